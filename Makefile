@@ -1,5 +1,6 @@
 # Entry points; each one sets up what it needs first (scripts/setup_env.sh is idempotent).
-.PHONY: setup test demo lint bench clean
+.PHONY: setup test demo lint bench eval clean
+RUN = bash -c 'source scripts/ros_env.sh && "$$@"' _
 
 setup:
 	scripts/setup_env.sh
@@ -7,8 +8,17 @@ setup:
 test:
 	scripts/run_tests.sh
 
+demo: setup
+	$(RUN) scripts/demo.sh $(ARGS)
+
+bench: setup
+	$(RUN) python -m elf_ros.core.benchmark $(ARGS)
+
+eval: setup
+	$(RUN) python -m elf_ros.eval $(ARGS)
+
 lint: setup
-	bash -c 'source scripts/ros_env.sh && ruff check .'
+	$(RUN) ruff check .
 
 clean:
 	rm -rf build install log
