@@ -37,7 +37,7 @@ def repo_root() -> Path:
 
 @pytest.fixture
 def shared_data() -> Path:
-    """The real photographs in ../shared/data; CI has them, a user's clone may not."""
+    """Locate the real photographs in ../shared/data; CI has them, a user's clone may not."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f'real test images not present at {SHARED_DATA}')
     return SHARED_DATA
