@@ -1,0 +1,174 @@
+"""
+The detector's configuration: one dataclass, its field metadata and its validation.
+
+The field names are the ROS parameter names, and ``FIELD_SPECS`` carries the help text, ranges
+and choices, so the node can declare its parameters from here (one source of truth).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+import re
+from typing import Any, Mapping
+
+TORCHVISION_PREFIX = 'torchvision:'
+BUILTIN_BACKBONES = ('vgg16', 'alexnet', 'efficientnet_lite0')
+PREPROCESSING = ('auto', 'standardize', 'imagenet')
+_DEVICE_RE = re.compile(r'^(auto|cpu|cuda|cuda:\d+)$')
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a field means and which values it accepts (for validation and ROS parameters)."""
+
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    runtime: bool = False
+
+    def allowed(self) -> str:
+        """Human-readable allowed values, used in error messages and help text."""
+        if self.choices:
+            return ', '.join(repr(c) for c in self.choices)
+        if self.minimum is not None and self.maximum is not None:
+            return f'{self.minimum:g} .. {self.maximum:g}'
+        return 'any value of the right type'
+
+
+def _f(default: Any, description: str, **kw: Any) -> Any:
+    return field(default=default, metadata={'spec': FieldSpec(description, **kw)})
+
+
+@dataclass
+class DetectorConfig:
+    """Everything that defines an ELF detector; defaults follow the paper's ELF-VGG runs."""
+
+    backbone: str = _f(
+        'vgg16', "Backbone: vgg16, alexnet, efficientnet_lite0, or 'torchvision:<model name>' "
+        'for any torchvision classification model (layers are graph node names).')
+    weights: str = _f(
+        'imagenet', "'imagenet' (the backbone's published weights), 'random' (seeded, for "
+        'tests), or a path to a state-dict file.')
+    detection_layer: str = _f(
+        '', "Layer whose feature map defines the saliency ('' = backbone default, "
+        'e.g. vgg16 pool2).')
+    description_layer: str = _f(
+        '', "Layer sampled for descriptors ('' = backbone default, e.g. vgg16 pool3).")
+    preprocessing: str = _f(
+        'auto', "'standardize' (per-image mean/std, official ELF code), 'imagenet' (the weights' "
+        "own normalisation), 'auto' (the backbone's default).", choices=PREPROCESSING)
+    input_width: int = _f(
+        0, 'Width the image is resized to for the network (0 = native, with input_height 0).',
+        minimum=0, maximum=8192)
+    input_height: int = _f(
+        0, 'Height the image is resized to for the network (0 = native, with input_width 0).',
+        minimum=0, maximum=8192)
+    threshold_blur_kernel: int = _f(
+        5, 'Odd Gaussian kernel size of the blur before the Kapur threshold.',
+        minimum=1, maximum=63, runtime=True)
+    threshold_blur_sigma: float = _f(
+        5.0, 'Sigma of the blur before the Kapur threshold (0 = from the kernel size).',
+        minimum=0.0, maximum=100.0, runtime=True)
+    noise_blur_kernel: int = _f(
+        5, 'Odd Gaussian kernel size of the denoising blur of the saliency.',
+        minimum=1, maximum=63, runtime=True)
+    noise_blur_sigma: float = _f(
+        4.0, 'Sigma of the denoising blur (0 = from the kernel size).',
+        minimum=0.0, maximum=100.0, runtime=True)
+    nms_radius: int = _f(
+        10, 'Non-maximum suppression radius in network pixels ((2r+1)^2 window).',
+        minimum=0, maximum=200, runtime=True)
+    border: int = _f(
+        10, 'Keypoints closer than this to the image edge (network pixels) are dropped.',
+        minimum=0, maximum=1000, runtime=True)
+    max_keypoints: int = _f(
+        500, 'Keep at most this many keypoints, highest score first (0 = all).',
+        minimum=0, maximum=1000000, runtime=True)
+    shift_averaging: int = _f(
+        1, 'Average the saliency over this many sub-stride diagonal shifts of the input '
+        '(1 = off); reduces stride aliasing of strided backbones.', minimum=1, maximum=16)
+    device: str = _f('auto', "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'.")
+    half_precision: bool = _f(
+        False, 'Run the network in float16 on CUDA (post-processing stays float32); '
+        'ignored on CPU.')
+    seed: int = _f(0, "Seed of the 'random' weights.", minimum=0, maximum=2**31 - 1)
+
+    def validate(self) -> 'DetectorConfig':
+        """Check every field; raise ConfigError naming the first bad field and allowed values."""
+        for f in fields(self):
+            _check_field(f.name, getattr(self, f.name), f.type)
+        _check_backbone(self.backbone)
+        if not self.weights:
+            raise ConfigError("weights: must be 'imagenet', 'random' or a file path, got ''")
+        for name in ('threshold_blur_kernel', 'noise_blur_kernel'):
+            if getattr(self, name) % 2 == 0:
+                raise ConfigError(f'{name}: must be an odd number, got {getattr(self, name)}')
+        if (self.input_width == 0) != (self.input_height == 0):
+            raise ConfigError(
+                'input_width/input_height: give both (resize) or both 0 (native), got '
+                f'{self.input_width}x{self.input_height}')
+        if not _DEVICE_RE.match(self.device):
+            raise ConfigError(
+                f"device: allowed 'auto', 'cpu', 'cuda', 'cuda:N'; got {self.device!r}")
+        if self.backbone in BUILTIN_BACKBONES:
+            from elf_ros.core.backbones import layer_names
+            allowed = layer_names(self.backbone)
+            for name in ('detection_layer', 'description_layer'):
+                value = getattr(self, name)
+                if value and value not in allowed:
+                    raise ConfigError(
+                        f'{name}: unknown layer {value!r} for {self.backbone}; allowed: '
+                        + ', '.join(allowed))
+        return self
+
+    def replace(self, **changes: Any) -> 'DetectorConfig':
+        """Copy with changes, rejecting unknown field names."""
+        unknown = sorted(set(changes) - set(FIELD_SPECS))
+        if unknown:
+            raise ConfigError(f'unknown field(s) {unknown}; allowed: {sorted(FIELD_SPECS)}')
+        return replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> 'DetectorConfig':
+        """Build from a dict (e.g. parsed YAML), rejecting unknown keys; validated."""
+        return cls().replace(**dict(values)).validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all fields (for YAML, JSON and ROS parameters)."""
+        return asdict(self)
+
+
+FIELD_SPECS: dict[str, FieldSpec] = {
+    f.name: f.metadata['spec'] for f in fields(DetectorConfig)}
+FIELD_TYPES: dict[str, type] = {
+    'bool': bool, 'int': int, 'float': float, 'str': str}
+RUNTIME_FIELDS = frozenset(n for n, s in FIELD_SPECS.items() if s.runtime)
+
+
+def _check_field(name: str, value: Any, type_name: Any) -> None:
+    spec = FIELD_SPECS[name]
+    want = FIELD_TYPES[type_name if isinstance(type_name, str) else type_name.__name__]
+    ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ConfigError(f'{name}: expected {want.__name__}, got {value!r}')
+    if spec.choices and value not in spec.choices:
+        raise ConfigError(f'{name}: allowed {spec.allowed()}; got {value!r}')
+    if spec.minimum is not None and value < spec.minimum or (
+            spec.maximum is not None and value > spec.maximum):
+        raise ConfigError(f'{name}: allowed {spec.allowed()}; got {value!r}')
+
+
+def _check_backbone(backbone: str) -> None:
+    if backbone in BUILTIN_BACKBONES:
+        return
+    if backbone.startswith(TORCHVISION_PREFIX) and len(backbone) > len(TORCHVISION_PREFIX):
+        return
+    raise ConfigError(
+        f'backbone: allowed {", ".join(BUILTIN_BACKBONES)} or '
+        f"'{TORCHVISION_PREFIX}<model name>'; got {backbone!r}")

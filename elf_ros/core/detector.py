@@ -1,0 +1,214 @@
+"""
+ElfDetector: batches of uint8 images in, ELF keypoints, scores and descriptors out.
+
+Everything from the uint8 upload to top-k runs on the detector's device; each group of images
+with the same network input size is one batch, and its results cross to the host in a single
+packed transfer (plus the saliency maps when asked).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 - conventional alias
+
+from elf_ros.core.backbones import build_backbone
+from elf_ros.core.config import ConfigError, DetectorConfig, RUNTIME_FIELDS
+from elf_ros.core.postprocess import (
+    blur_uint8,
+    gaussian_kernel1d,
+    histogram256,
+    kapur_threshold,
+    nms,
+    sample_descriptors,
+    select_topk,
+)
+from elf_ros.core.saliency import elf_saliency, shift_offsets
+
+MIN_SIDE = 8
+
+
+@dataclass
+class ElfResult:
+    """Detections for one image, in the source image's pixel frame (x right, y down)."""
+
+    keypoints: np.ndarray            # (N, 2) float32 [x, y]
+    scores: np.ndarray               # (N,) float32 in [0, 1], descending
+    descriptors: np.ndarray          # (N, D) float32, L2-normalised rows
+    saliency: np.ndarray | None      # (H, W) float32 in [0, 1] at source size, when asked
+    threshold: float                 # Kapur threshold of this image, in [0, 1]
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when present else CPU; a CUDA request without CUDA is a config error."""
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    dev = torch.device(name)
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device: {name!r} requested but CUDA is not available; use 'cpu'"
+                              " or 'auto'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f'device: {name!r} does not exist; '
+                              f'{torch.cuda.device_count()} CUDA device(s) present')
+    return dev
+
+
+class ElfDetector:
+    """The ELF detector of a :class:`DetectorConfig`; builds its backbone once."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        self.config = (config or DetectorConfig()).replace().validate()
+        self.device = resolve_device(self.config.device)
+        self.half = self.config.half_precision and self.device.type == 'cuda'
+        self.backbone = build_backbone(self.config)
+        net = self.backbone.network.to(self.device)
+        if self.device.type == 'cuda':
+            torch.backends.cudnn.benchmark = True
+            net = net.to(memory_format=torch.channels_last)
+        self.network = net.half() if self.half else net
+        pre = self.config.preprocessing
+        self.preprocessing = 'imagenet' if pre == 'auto' else pre
+        self._mean = torch.tensor(self.backbone.mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(self.backbone.std, device=self.device).view(1, 3, 1, 1)
+        self._offsets = shift_offsets(self.config.shift_averaging,
+                                      self.backbone.detection_stride)
+        self._make_kernels()
+
+    # --- public API ----------------------------------------------------------------------------
+
+    @property
+    def descriptor_dim(self) -> int:
+        return self.backbone.descriptor_dim
+
+    def update(self, **changes: object) -> None:
+        """Change runtime fields (blur, nms_radius, border, max_keypoints) without a rebuild."""
+        rebuild = sorted(set(changes) - RUNTIME_FIELDS)
+        if rebuild:
+            raise ConfigError(
+                f'cannot change {rebuild} at runtime (needs a new detector); runtime fields: '
+                + ', '.join(sorted(RUNTIME_FIELDS)))
+        self.config = self.config.replace(**changes).validate()
+        self._make_kernels()
+
+    def detect(self, images: Sequence[np.ndarray], return_saliency: bool = False
+               ) -> list[ElfResult]:
+        """Detect and describe on a batch of HxW (gray) or HxWx3 (RGB) uint8 images."""
+        arrays = [self._check_image(i, img) for i, img in enumerate(images)]
+        results: list[ElfResult | None] = [None] * len(arrays)
+        for net_size, members in self._group(arrays).items():
+            x = torch.cat([self._upload(arrays, idx, net_size) for idx in members.values()])
+            order = [i for idx in members.values() for i in idx]
+            out = self._run(x, [arrays[i].shape[:2] for i in order], return_saliency)
+            for i, res in zip(order, out, strict=True):
+                results[i] = res
+        return results  # type: ignore[return-value]
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _make_kernels(self) -> None:
+        c = self.config
+        self._k_thr = gaussian_kernel1d(c.threshold_blur_kernel, c.threshold_blur_sigma,
+                                        self.device)
+        self._k_noise = gaussian_kernel1d(c.noise_blur_kernel, c.noise_blur_sigma, self.device)
+
+    def _net_size(self, h: int, w: int) -> tuple[int, int]:
+        c = self.config
+        return (c.input_height, c.input_width) if c.input_width else (h, w)
+
+    def _check_image(self, i: int, img: np.ndarray) -> np.ndarray:
+        if not isinstance(img, np.ndarray):
+            raise TypeError(f'image {i}: expected a numpy array, got {type(img).__name__}')
+        if img.dtype != np.uint8:
+            raise ValueError(f'image {i}: expected dtype uint8, got {img.dtype}')
+        if img.ndim == 3 and img.shape[2] == 1:
+            img = img[..., 0]
+        if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
+            raise ValueError(f'image {i}: expected HxW or HxWx3, got shape {img.shape}')
+        if img.size == 0:
+            raise ValueError(f'image {i}: empty image of shape {img.shape}')
+        h, w = self._net_size(*img.shape[:2])
+        need = max(MIN_SIDE, self.backbone.max_stride, self.config.border * 2 + 1)
+        if min(h, w) < need:
+            raise ValueError(
+                f'image {i}: network input {w}x{h} is too small; need at least {need}x{need} '
+                f'for {self.config.backbone} {self.backbone.detection_layer}/'
+                f'{self.backbone.description_layer} with border {self.config.border}')
+        return np.ascontiguousarray(img)
+
+    def _group(self, arrays: list[np.ndarray]
+               ) -> dict[tuple[int, int], dict[tuple[int, ...], list[int]]]:
+        """Network size -> source shape -> image indices (one upload per source shape)."""
+        groups: dict[tuple[int, int], dict[tuple[int, ...], list[int]]] = {}
+        for i, a in enumerate(arrays):
+            groups.setdefault(self._net_size(*a.shape[:2]), {}).setdefault(a.shape, []).append(i)
+        return groups
+
+    def _upload(self, arrays: list[np.ndarray], idx: list[int], net_size: tuple[int, int]
+                ) -> torch.Tensor:
+        """Stack same-shape uint8 images, upload, and resize on the device -> (B, 3, h, w)."""
+        batch = torch.from_numpy(np.stack([arrays[i] for i in idx]))
+        x = batch.to(self.device, non_blocking=True)
+        x = x.unsqueeze(-1).expand(*x.shape, 3) if x.dim() == 3 else x
+        x = x.permute(0, 3, 1, 2).float()
+        if tuple(x.shape[-2:]) != net_size:
+            x = F.interpolate(x, size=net_size, mode='bilinear', align_corners=False)
+        return x
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        if self.preprocessing == 'standardize':
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            std = x.std(dim=(1, 2, 3), keepdim=True)
+            return (x - mean) / std.clamp_min(1e-6)
+        return (x / 255.0 - self._mean) / self._std
+
+    def _run(self, x: torch.Tensor, src_sizes: list[tuple[int, int]], return_saliency: bool
+             ) -> list[ElfResult]:
+        c = self.config
+        h, w = x.shape[-2:]
+        x = self._normalise(x)
+        if self.device.type == 'cuda':
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.half:
+            x = x.half()
+        sal, desc_map = elf_saliency(self.network, x, self._offsets)
+        q = torch.floor(sal * 255.0)
+        thr = kapur_threshold(histogram256(blur_uint8(q, self._k_thr))).to(torch.float32)
+        den = torch.maximum(blur_uint8(q, self._k_noise), thr.view(-1, 1, 1))
+        kept = nms(den, den > thr.view(-1, 1, 1), c.nms_radius)
+        xy, score, count = select_topk(den, kept, c.border, c.max_keypoints)
+        desc = sample_descriptors(desc_map, xy, w, h)
+        scale = torch.tensor([[sw / w, sh / h] for sh, sw in src_sizes],
+                             dtype=torch.float32, device=self.device).view(-1, 1, 2)
+        xy_src = (xy + 0.5) * scale - 0.5
+        head = torch.zeros(len(src_sizes), 1, 3 + desc.shape[-1], device=self.device)
+        head[:, 0, 0] = count.to(torch.float32)
+        head[:, 0, 1] = thr / 255.0
+        rows = torch.cat((xy_src, (score / 255.0).unsqueeze(-1), desc), dim=-1)
+        packed = torch.cat((head, rows), dim=1).cpu().numpy()
+        maps = self._saliency_maps(sal, src_sizes) if return_saliency else [None] * len(packed)
+        out = []
+        for p, smap in zip(packed, maps, strict=True):
+            n = int(p[0, 0])
+            body = p[1:n + 1]
+            out.append(ElfResult(np.ascontiguousarray(body[:, :2]),
+                                 np.ascontiguousarray(body[:, 2]),
+                                 np.ascontiguousarray(body[:, 3:]), smap, float(p[0, 1])))
+        return out
+
+    def _saliency_maps(self, sal: torch.Tensor, src_sizes: list[tuple[int, int]]
+                       ) -> list[np.ndarray]:
+        maps = []
+        for i, size in enumerate(src_sizes):
+            s = sal[i:i + 1]
+            if tuple(s.shape[-2:]) != tuple(size):
+                s = F.interpolate(s.unsqueeze(1), size=tuple(size), mode='bilinear',
+                                  align_corners=False).squeeze(1).clamp_(0, 1)
+            maps.append(s[0])
+        return [m.numpy() for m in torch.stack(maps).cpu()] if len(
+            {m.shape for m in maps}) == 1 else [m.cpu().numpy() for m in maps]

@@ -1,0 +1,163 @@
+"""
+ELF post-processing on the device, batched: blur, Kapur threshold, NMS, border, top-k.
+
+Every function takes a batch (B, H, W) and runs without Python loops over pixels or keypoints,
+so the whole chain stays on the GPU when there is one. Values follow the official code: the
+saliency is quantised to 0..255, blurs round back to integers (OpenCV blurs uint8 images),
+Kapur picks the first maximum of the summed entropies, NMS keeps SuperPoint's greedy semantics.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F  # noqa: N812 - conventional alias
+
+
+def gaussian_kernel1d(size: int, sigma: float, device: torch.device | str = 'cpu'
+                      ) -> torch.Tensor:
+    """OpenCV's getGaussianKernel: normalised, sigma 0 derived from the size."""
+    if sigma <= 0:
+        sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    k = torch.exp(-x * x / (2 * sigma * sigma))
+    return (k / k.sum()).to(device=device, dtype=torch.float32)
+
+
+def gaussian_blur(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable blur of (B, H, W) with OpenCV's default border (reflect-101)."""
+    k = kernel.numel()
+    if k == 1:
+        return img
+    pad = k // 2
+    x = img.unsqueeze(1)
+    if min(x.shape[-2:]) <= pad:
+        x = F.pad(x, (pad, pad, pad, pad), mode='replicate')
+    else:
+        x = F.pad(x, (pad, pad, pad, pad), mode='reflect')
+    x = F.conv2d(x, kernel.view(1, 1, 1, k))
+    x = F.conv2d(x, kernel.view(1, 1, k, 1))
+    return x.squeeze(1)
+
+
+def blur_uint8(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Blur a 0..255 integer-valued map and round back to integers, like cv2 on uint8."""
+    return torch.round(gaussian_blur(img, kernel)).clamp_(0, 255)
+
+
+def histogram256(img: torch.Tensor) -> torch.Tensor:
+    """Per-image 256-bin histogram of an integer-valued (B, H, W) map, on its device."""
+    b = img.shape[0]
+    idx = img.reshape(b, -1).long() + 256 * torch.arange(b, device=img.device).view(b, 1)
+    return torch.bincount(idx.reshape(-1), minlength=256 * b).view(b, 256)
+
+
+def kapur_threshold(hist: torch.Tensor) -> torch.Tensor:
+    """
+    Kapur's maximum-entropy threshold per histogram row (B, 256) -> (B,) long.
+
+    For each t, background is bins 0..t and foreground t+1..255; each entropy is normalised by
+    its own mass; thresholds with an empty side are invalid; the first strict maximum wins.
+    Vectorised over t with cumulative sums: H_b(t) = log P_t - C_t / P_t, where
+    C_t = sum_{i<=t} p_i log p_i, and symmetrically for the foreground.
+    """
+    dtype = torch.float64 if hist.device.type in ('cpu', 'cuda') else torch.float32
+    p = hist.to(dtype)
+    p = p / p.sum(dim=1, keepdim=True).clamp_min(1)
+    plogp = torch.where(p > 0, p * torch.log(p.clamp_min(1e-300)), torch.zeros_like(p))
+    mass = torch.cumsum(p, dim=1)
+    c = torch.cumsum(plogp, dim=1)
+    back = mass
+    fore = 1 - mass
+    eps = 1e-12
+    valid = (back > eps) & (fore > eps)
+    hb = torch.log(back.clamp_min(eps)) - c / back.clamp_min(eps)
+    hf = torch.log(fore.clamp_min(eps)) - (c[:, -1:] - c) / fore.clamp_min(eps)
+    total = torch.where(valid, hb + hf, torch.full_like(hb, -math.inf))
+    return torch.argmax(total, dim=1)
+
+
+def _max_window(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Max over a (2r+1)^2 square window, separably (O(r) per pixel, not O(r^2))."""
+    k = 2 * radius + 1
+    x = F.max_pool2d(x.unsqueeze(1), (1, k), stride=1, padding=(0, radius))
+    x = F.max_pool2d(x, (k, 1), stride=1, padding=(radius, 0))
+    return x.squeeze(1)
+
+
+def nms_keys(score: torch.Tensor) -> torch.Tensor:
+    """Return unique float64 ordering keys: higher score first, ties broken by raster order."""
+    b, h, w = score.shape
+    n = h * w
+    rank = torch.arange(n - 1, -1, -1, device=score.device, dtype=torch.float64)
+    return score.to(torch.float64).reshape(b, n) * n + rank
+
+
+def nms(score: torch.Tensor, candidates: torch.Tensor, radius: int,
+        check_every: int = 4) -> torch.Tensor:
+    """
+    Greedy NMS (SuperPoint semantics) by iterated window maxima; returns the kept mask.
+
+    Sequential definition: visit candidates by descending score (ties in raster order); keep a
+    point unless an already kept point lies within its (2r+1)^2 window. In parallel: a still
+    undecided point whose key is the maximum over undecided and kept points in its window is
+    kept (no earlier point can suppress it); its undecided neighbours are then suppressed.
+    Each round decides at least the best undecided point, so this equals the greedy result.
+    """
+    b, h, w = score.shape
+    if radius == 0:
+        return candidates.clone()
+    key = nms_keys(score).view(b, h, w)
+    neg = torch.full_like(key, -1.0)
+    undecided = candidates.clone()
+    kept = torch.zeros_like(candidates)
+    rounds = 0
+    while True:
+        live = torch.where(undecided | kept, key, neg)
+        win = _max_window(live, radius)
+        new = undecided & (key == win)
+        kept |= new
+        hit = _max_window(new.to(torch.float32), radius) > 0
+        undecided &= ~hit
+        rounds += 1
+        if rounds % check_every == 0 and not bool(undecided.any()):
+            return kept
+
+
+def select_topk(score: torch.Tensor, kept: torch.Tensor, border: int, k: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    Drop kept points within ``border`` of the edge, then the top ``k`` by score.
+
+    Returns (xy (B, K, 2) float32 network pixels, score (B, K), count (B,)); rows past count are
+    padding. Order: score descending, ties in raster order (matches the NMS order).
+    """
+    b, h, w = score.shape
+    mask = kept.clone()
+    if border > 0:
+        mask[:, :border] = False
+        mask[:, h - border:] = False
+        mask[:, :, :border] = False
+        mask[:, :, w - border:] = False
+    key = torch.where(mask.view(b, -1), nms_keys(score),
+                      torch.full((b, h * w), -1.0, dtype=torch.float64, device=score.device))
+    kk = h * w if k <= 0 else min(k, h * w)
+    top, idx = torch.topk(key, kk, dim=1, sorted=True)
+    count = mask.view(b, -1).sum(dim=1).clamp(max=kk)
+    xy = torch.stack((idx % w, idx // w), dim=-1).to(torch.float32)
+    return xy, torch.gather(score.reshape(b, -1), 1, idx), count
+
+
+def sample_descriptors(feat: torch.Tensor, xy: torch.Tensor, width: int, height: int
+                       ) -> torch.Tensor:
+    """
+    Bilinear descriptors at network-pixel keypoints (align_corners=True), L2-normalised.
+
+    Pixel 0 maps to the first feature cell and pixel W-1 to the last, as in the official code.
+    """
+    gx = xy[..., 0] * (2.0 / max(width - 1, 1)) - 1
+    gy = xy[..., 1] * (2.0 / max(height - 1, 1)) - 1
+    grid = torch.stack((gx, gy), dim=-1).unsqueeze(1).to(feat.dtype)      # (B, 1, K, 2)
+    d = F.grid_sample(feat, grid, mode='bilinear', align_corners=True)    # (B, C, 1, K)
+    d = d.squeeze(2).transpose(1, 2).to(torch.float32)
+    return F.normalize(d, p=2, dim=-1)

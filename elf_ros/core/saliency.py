@@ -1,0 +1,66 @@
+"""
+ELF saliency: the input gradient of 1/2 ||F||^2, |.|, mean over channels, / max.
+
+The gradient is taken with ``torch.autograd.grad`` seeded with F itself (which *is* the gradient
+of 1/2 ||F||^2 with respect to F). Each image's seed is divided by its own max |F|: the final
+division by the maximum makes this a no-op mathematically, and it keeps float16 gradients away
+from overflow. Optional shift averaging runs sub-stride shifted copies of the input in the same
+batch and averages their saliency, aligned back to the original frame.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F  # noqa: N812 - conventional alias
+
+
+def shift_offsets(count: int, stride: int) -> list[int]:
+    """``count`` diagonal offsets spread over one stride period: round(i * stride / count)."""
+    return sorted({round(i * stride / count) for i in range(count)})
+
+
+def shift_image(x: torch.Tensor, d: int) -> torch.Tensor:
+    """Move the content d pixels right and down (edge pixels repeated), same size."""
+    if d == 0:
+        return x
+    h, w = x.shape[-2:]
+    return F.pad(x, (d, 0, d, 0), mode='replicate')[..., :h, :w]
+
+
+def unshift_map(s: torch.Tensor, d: int) -> torch.Tensor:
+    """Inverse of :func:`shift_image` for a (B, H, W) map."""
+    if d == 0:
+        return s
+    h, w = s.shape[-2:]
+    cropped = s[..., d:, d:].unsqueeze(1)
+    return F.pad(cropped, (0, d, 0, d), mode='replicate').squeeze(1)[..., :h, :w]
+
+
+def normalise_max(s: torch.Tensor) -> torch.Tensor:
+    """Divide each (H, W) map of a batch by its own maximum (all-zero maps stay zero)."""
+    peak = s.amax(dim=(-2, -1), keepdim=True)
+    return s / torch.where(peak > 0, peak, torch.ones_like(peak))
+
+
+def elf_saliency(net: nn.Module, x: torch.Tensor, offsets: list[int] | tuple[int, ...] = (0,)
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    Saliency (B, H, W) float32 in [0, 1] and the description map of the unshifted input.
+
+    ``net(x, desc_count)`` must return (F, D) in one forward pass; ``offsets`` are diagonal
+    input shifts to average over (``(0,)`` = the paper's plain saliency).
+    """
+    b = x.shape[0]
+    xs = torch.cat([shift_image(x, d) for d in offsets]) if len(offsets) > 1 else x
+    xs = xs.detach().requires_grad_(True)
+    with torch.enable_grad():
+        f, desc = net(xs, b)
+        seed = f.detach()
+        peak = seed.abs().amax(dim=tuple(range(1, seed.dim())), keepdim=True)
+        seed = seed / torch.where(peak > 0, peak, torch.ones_like(peak))
+        (grad,) = torch.autograd.grad(f, xs, grad_outputs=seed)
+    s = grad.abs().float().mean(dim=1)
+    if len(offsets) > 1:
+        s = torch.stack([unshift_map(s[i * b:(i + 1) * b], d)
+                         for i, d in enumerate(offsets)]).mean(dim=0)
+    return normalise_max(s), desc
