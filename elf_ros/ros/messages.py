@@ -1,0 +1,90 @@
+"""
+Building the node's output messages from detector results, fast.
+
+rclpy checks every element when a numeric array field is given a list or numpy array; an
+`array.array` built from bytes skips that (ros2-on-pip.md: ~36 ms -> ~1 ms for 2000x256).
+Every output copies the source header, so consumers can pair them with ExactTime.
+"""
+from __future__ import annotations
+
+import array
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import Image
+
+from elf_ros.msg import DescriptorArray, Keypoint, KeypointArray
+from elf_ros.ros.image_conversion import fill_image_msg
+
+
+def keypoint_array(header, width: int, height: int, keypoints: np.ndarray,
+                   scores: np.ndarray) -> KeypointArray:
+    """KeypointArray for (N, 2) [x, y] keypoints and (N,) scores, in the given order."""
+    msg = KeypointArray()
+    msg.header = header
+    msg.image_width = int(width)
+    msg.image_height = int(height)
+    # One tolist() call turns float32 into Python floats far faster than per-element float().
+    rows = np.column_stack((keypoints, scores)).astype(np.float64).tolist()
+    msg.keypoints = [Keypoint(x=x, y=y, score=s) for x, y, s in rows]
+    return msg
+
+
+def descriptor_array(header, descriptors: np.ndarray, backbone: str,
+                     layer: str) -> DescriptorArray:
+    """DescriptorArray holding (N, D) float32 rows, row-major."""
+    desc = np.ascontiguousarray(descriptors, dtype=np.float32)
+    msg = DescriptorArray()
+    msg.header = header
+    msg.backbone = backbone
+    msg.layer = layer
+    msg.rows = int(desc.shape[0])
+    msg.cols = int(desc.shape[1]) if desc.ndim == 2 else 0
+    data = array.array('f')
+    data.frombytes(desc.data)
+    msg.data = data
+    return msg
+
+
+def descriptors_from_msg(msg: DescriptorArray) -> np.ndarray:
+    """Return the (rows, cols) float32 matrix of a DescriptorArray (consumers, tests)."""
+    return np.frombuffer(msg.data, dtype=np.float32).reshape(int(msg.rows), int(msg.cols))
+
+
+def keypoints_from_msg(msg: KeypointArray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 2) [x, y] and (N,) scores of a KeypointArray, as float32."""
+    values = np.array([(k.x, k.y, k.score) for k in msg.keypoints], dtype=np.float32)
+    values = values.reshape(-1, 3)
+    return values[:, :2], values[:, 2]
+
+
+def colour_saliency(saliency: np.ndarray) -> np.ndarray:
+    """RGB uint8 rendering of a [0, 1] saliency map (turbo: low blue, high red; reads in rviz2)."""
+    grey = saliency_mono8(saliency)
+    return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+
+
+def draw_keypoints(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """RGB uint8 copy of `image` (gray or RGB) with keypoints as circles coloured by score."""
+    canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image.copy()
+    radius = max(2, round(min(canvas.shape[:2]) / 160))
+    if len(scores):
+        colours = cv2.applyColorMap(
+            (np.clip(scores, 0, 1) * 255).astype(np.uint8).reshape(-1, 1), cv2.COLORMAP_TURBO)
+        colours = colours.reshape(-1, 3)[:, ::-1]  # BGR -> RGB
+        centres = np.rint(keypoints).astype(int).tolist()
+        for (x, y), colour in zip(centres, colours.tolist(), strict=True):
+            cv2.circle(canvas, (x, y), radius, colour, 1, cv2.LINE_AA)
+    return canvas
+
+
+def image_msg(header, pixels: np.ndarray, encoding: str) -> Image:
+    """sensor_msgs/Image with the given header around packed uint8 pixels."""
+    msg = Image()
+    msg.header = header
+    return fill_image_msg(msg, pixels, encoding)
+
+
+def saliency_mono8(saliency: np.ndarray) -> np.ndarray:
+    """Saliency in [0, 1] as uint8 grey levels (x255, truncated as in the official code)."""
+    return np.clip(saliency * 255.0, 0, 255).astype(np.uint8)
