@@ -193,6 +193,10 @@ def _build_builtin(cfg: DetectorConfig) -> Backbone:
             _init_random(layers)
     else:
         _load_sequential(cfg.backbone, layers, cfg)
+    for layer in layers:
+        if hasattr(layer, 'fuse'):
+            layer.eval()
+            layer.fuse()
     net = _freeze(SequentialTaps(layers, det, desc))
     with torch.no_grad():
         probe = torch.zeros(1, 3, 64, 64)

@@ -67,10 +67,10 @@ class ElfDetector:
         self.device = resolve_device(self.config.device)
         self.half = self.config.half_precision and self.device.type == 'cuda'
         self.backbone = build_backbone(self.config)
-        net = self.backbone.network.to(self.device)
+        # channels_last: faster convolutions with oneDNN on CPU and cuDNN on CUDA.
+        net = self.backbone.network.to(self.device, memory_format=torch.channels_last)
         if self.device.type == 'cuda':
             torch.backends.cudnn.benchmark = True
-            net = net.to(memory_format=torch.channels_last)
         self.network = net.half() if self.half else net
         pre = self.config.preprocessing
         self.preprocessing = 'imagenet' if pre == 'auto' else pre
@@ -172,8 +172,7 @@ class ElfDetector:
         c = self.config
         h, w = x.shape[-2:]
         x = self._normalise(x)
-        if self.device.type == 'cuda':
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
         if self.half:
             x = x.half()
         sal, desc_map = elf_saliency(self.network, x, self._offsets)

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 # (repeats, kernel, stride, expand ratio, out channels) per stage; Lite0 = width/depth 1.0.
 LITE0_STAGES = (
     (1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
     (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
 BN_EPS = 1e-3
+
+
+def fold_batchnorm(module: nn.Module, pairs: tuple[tuple[str, str], ...]) -> None:
+    """Fold eval-mode BN into the preceding conv (frozen weights): fewer ops, same output."""
+    for conv_name, bn_name in pairs:
+        if hasattr(module, conv_name):
+            conv = getattr(module, conv_name).eval()
+            setattr(module, conv_name, fuse_conv_bn_eval(conv, getattr(module, bn_name).eval()))
+            setattr(module, bn_name, nn.Identity())
 
 
 class MBConv(nn.Module):
@@ -44,6 +54,11 @@ class MBConv(nn.Module):
         h = self._bn2(self._project_conv(h))
         return h + x if self.residual else h
 
+    def fuse(self) -> None:
+        """Fold the three BNs into their convolutions (after the weights are loaded)."""
+        fold_batchnorm(self, (('_expand_conv', '_bn0'), ('_depthwise_conv', '_bn1'),
+                              ('_project_conv', '_bn2')))
+
 
 class Stem(nn.Module):
     """3x3 stride-2 convolution, BN, ReLU6 (keys ``_conv_stem``/``_bn0`` in the checkpoint)."""
@@ -56,6 +71,10 @@ class Stem(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.relu6(self._bn0(self._conv_stem(x)))
 
+    def fuse(self) -> None:
+        """Fold the BN into the convolution."""
+        fold_batchnorm(self, (('_conv_stem', '_bn0'),))
+
 
 class Head(nn.Module):
     """1x1 convolution to 1280 channels, BN, ReLU6 (keys ``_conv_head``/``_bn1``)."""
@@ -67,6 +86,10 @@ class Head(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.relu6(self._bn1(self._conv_head(x)))
+
+    def fuse(self) -> None:
+        """Fold the BN into the convolution."""
+        fold_batchnorm(self, (('_conv_head', '_bn1'),))
 
 
 def lite0_layers() -> list[tuple[str, nn.Module, int]]:

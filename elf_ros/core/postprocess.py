@@ -13,14 +13,21 @@ import math
 import torch
 import torch.nn.functional as F  # noqa: N812 - conventional alias
 
+# OpenCV's fixed kernels for sigma <= 0 and sizes up to 7 (binomial-like).
+_SMALL_GAUSSIAN = {1: (1.0,), 3: (0.25, 0.5, 0.25), 5: (0.0625, 0.25, 0.375, 0.25, 0.0625),
+                   7: (0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125)}
+
 
 def gaussian_kernel1d(size: int, sigma: float, device: torch.device | str = 'cpu'
                       ) -> torch.Tensor:
-    """OpenCV's getGaussianKernel: normalised, sigma 0 derived from the size."""
-    if sigma <= 0:
-        sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    k = torch.exp(-x * x / (2 * sigma * sigma))
+    """OpenCV's getGaussianKernel: normalised; sigma 0 uses its fixed tables or size rule."""
+    if sigma <= 0 and size in _SMALL_GAUSSIAN:
+        k = torch.tensor(_SMALL_GAUSSIAN[size], dtype=torch.float64)
+    else:
+        if sigma <= 0:
+            sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+        x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+        k = torch.exp(-x * x / (2 * sigma * sigma))
     return (k / k.sum()).to(device=device, dtype=torch.float32)
 
 
@@ -77,12 +84,28 @@ def kapur_threshold(hist: torch.Tensor) -> torch.Tensor:
     return torch.argmax(total, dim=1)
 
 
-def _max_window(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Max over a (2r+1)^2 square window, separably (O(r) per pixel, not O(r^2))."""
+def _sliding_max(x: torch.Tensor, radius: int, dim: int, fill: float) -> torch.Tensor:
+    """
+    Max over a centred window of 2r+1 along ``dim`` by doubling: O(log r) passes, any dtype.
+
+    After padding with ``fill``, m holds maxima of w consecutive values; doubling w until it
+    reaches half the window and one last overlapping max gives the exact window maximum.
+    """
     k = 2 * radius + 1
-    x = F.max_pool2d(x.unsqueeze(1), (1, k), stride=1, padding=(0, radius))
-    x = F.max_pool2d(x, (k, 1), stride=1, padding=(radius, 0))
-    return x.squeeze(1)
+    pad = [0, 0] * (x.dim() - 1 - dim % x.dim()) + [radius, radius]
+    m = F.pad(x, pad, value=fill)
+    w = 1
+    while 2 * w <= k:
+        n = m.shape[dim]
+        m = torch.maximum(m.narrow(dim, 0, n - w), m.narrow(dim, w, n - w))
+        w *= 2
+    n = x.shape[dim]
+    return torch.maximum(m.narrow(dim, 0, n), m.narrow(dim, k - w, n))
+
+
+def _max_window(x: torch.Tensor, radius: int, fill: float = -1.0) -> torch.Tensor:
+    """Max over a (2r+1)^2 square window of (B, H, W): separable, each axis by doubling."""
+    return _sliding_max(_sliding_max(x, radius, -1, fill), radius, -2, fill)
 
 
 def nms_keys(score: torch.Tensor) -> torch.Tensor:
@@ -94,7 +117,7 @@ def nms_keys(score: torch.Tensor) -> torch.Tensor:
 
 
 def nms(score: torch.Tensor, candidates: torch.Tensor, radius: int,
-        check_every: int = 4) -> torch.Tensor:
+        check_every: int = 1) -> torch.Tensor:
     """
     Greedy NMS (SuperPoint semantics) by iterated window maxima; returns the kept mask.
 
@@ -117,7 +140,7 @@ def nms(score: torch.Tensor, candidates: torch.Tensor, radius: int,
         win = _max_window(live, radius)
         new = undecided & (key == win)
         kept |= new
-        hit = _max_window(new.to(torch.float32), radius) > 0
+        hit = _max_window(new.to(torch.uint8), radius, 0) > 0
         undecided &= ~hit
         rounds += 1
         if rounds % check_every == 0 and not bool(undecided.any()):
