@@ -41,7 +41,7 @@ def descriptor_array(header, descriptors: np.ndarray, backbone: str,
     msg.rows = int(desc.shape[0])
     msg.cols = int(desc.shape[1]) if desc.ndim == 2 else 0
     data = array.array('f')
-    data.frombytes(desc.data)
+    data.frombytes(desc.tobytes())
     msg.data = data
     return msg
 
