@@ -1,0 +1,143 @@
+"""Turn the pair records into summary numbers, Markdown tables and a JSON file."""
+from __future__ import annotations
+
+from dataclasses import asdict
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from elf_ros.eval.metrics import CORNER_THRESHOLDS
+from elf_ros.eval.runner import Evaluation, PairRecord
+
+COLUMNS = ('rep', 'ms', 'mnn_ms', 'mnn_prec') + tuple(f'h_acc_{t:g}px' for t in CORNER_THRESHOLDS)
+
+
+def summarise(records: list[PairRecord]) -> dict[str, float]:
+    """Mean measures over pairs, in percent; a failed pair already carries zeros."""
+    if not records:
+        return {}
+    s = [r.scores for r in records]
+    out = {
+        'pairs': len(records),
+        'rep': 100 * float(np.mean([x.repeatability for x in s])),
+        'ms': 100 * float(np.mean([x.matching_score for x in s])),
+        'mnn_ms': 100 * float(np.mean([x.mnn_matching_score for x in s])),
+        'mnn_prec': 100 * float(np.mean([x.mnn_precision for x in s])),
+    }
+    for t in CORNER_THRESHOLDS:
+        out[f'h_acc_{t:g}px'] = 100 * float(np.mean([x.homography_error <= t for x in s]))
+    out['keypoints'] = float(np.mean([(x.detected1 + x.detected2) / 2 for x in s]))
+    out['ms_per_image'] = 1000 * float(np.mean([r.seconds_per_image for r in records]))
+    out['failed'] = sum(bool(r.error) for r in records)
+    return out
+
+
+def group(records: Iterable[PairRecord],
+          key: Callable[[PairRecord], Any]) -> dict[Any, list[PairRecord]]:
+    out: dict[Any, list[PairRecord]] = {}
+    for r in records:
+        out.setdefault(key(r), []).append(r)
+    return out
+
+
+def summary_table(evaluation: Evaluation) -> dict[str, dict[str, dict[str, float]]]:
+    """Summarise each method over all pairs of each dataset: {dataset: {method: summary}}."""
+    by_dataset = group(evaluation.records, lambda r: r.dataset)
+    return {d: {m: summarise(rs) for m, rs in group(recs, lambda r: r.method).items()}
+            for d, recs in by_dataset.items()}
+
+
+def breakdown(evaluation: Evaluation, dataset: str,
+              key: Callable[[PairRecord], Any]) -> dict[str, dict[Any, dict[str, float]]]:
+    """Summarise one dataset per method and per key (sequence or sweep value)."""
+    recs = [r for r in evaluation.records if r.dataset == dataset]
+    return {m: {k: summarise(v) for k, v in group(rs, key).items()}
+            for m, rs in group(recs, lambda r: r.method).items()}
+
+
+def _fmt(value: float) -> str:
+    return f'{value:.1f}'
+
+
+def markdown(evaluation: Evaluation) -> str:
+    """One table per dataset: every method, including the ones that could not run and why."""
+    lines: list[str] = []
+    tables = summary_table(evaluation)
+    accs = '/'.join(f'{t:g}' for t in CORNER_THRESHOLDS)
+    for dataset, param in evaluation.datasets.items():
+        rows = tables.get(dataset, {})
+        n_pairs = max((v['pairs'] for v in rows.values()), default=0)
+        lines += [f'### {dataset} ({n_pairs} pairs)', '',
+                  '| method | weights | rep % | MS % | MNN-MS % | MNN prec % '
+                  f'| H acc ≤{accs} px % | kp/img | ms/img |',
+                  '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+        skipped = [m for m in evaluation.methods if not m.available]
+        for status in evaluation.methods:
+            if not status.available:
+                lines.append(f'| {status.name} | not run (see below) | | | | | | | |')
+                continue
+            s = rows.get(status.name)
+            if not s:
+                continue
+            acc = '/'.join(f'{s[f"h_acc_{t:g}px"]:.0f}' for t in CORNER_THRESHOLDS)
+            failed = f' ({s["failed"]} failed)' if s['failed'] else ''
+            lines.append(f'| {status.name}{failed} | {status.weights} | {_fmt(s["rep"])} | '
+                         f'{_fmt(s["ms"])} | {_fmt(s["mnn_ms"])} | {_fmt(s["mnn_prec"])} | {acc} '
+                         f'| {s["keypoints"]:.0f} | {s["ms_per_image"]:.0f} |')
+        if skipped:
+            lines += ['', 'Not run:', *(f'- {m.name}: {m.note}' for m in skipped)]
+        if param:
+            lines += ['', *sweep_markdown(evaluation, dataset, param)]
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def sweep_markdown(evaluation: Evaluation, dataset: str, param: str) -> list[str]:
+    """Repeatability / matching score per sweep value (the paper's robustness curves)."""
+    per = breakdown(evaluation, dataset, lambda r: r.param)
+    values = sorted({v for m in per.values() for v in m})
+    lines = [f'rep % / MS % by {param}:', '',
+             '| method | ' + ' | '.join(f'{v:g}' for v in values) + ' |',
+             '|---|' + '---:|' * len(values)]
+    for method, by_value in per.items():
+        cells = [f'{by_value[v]["rep"]:.1f} / {by_value[v]["ms"]:.1f}' if v in by_value else ''
+                 for v in values]
+        lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def _jsonable(value: Any) -> Any:
+    """Strict JSON: inf/nan (a failed homography) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def to_json(evaluation: Evaluation, settings: dict[str, Any]) -> dict[str, Any]:
+    return _jsonable({
+        'settings': settings,
+        'methods': [{'name': m.name, 'weights': m.weights, 'available': m.available,
+                     'note': m.note} for m in evaluation.methods],
+        'summary': summary_table(evaluation),
+        'per_sequence': {d: breakdown(evaluation, d, lambda r: r.sequence)
+                         for d in evaluation.datasets},
+        'pairs': [{**{k: v for k, v in asdict(r).items() if k != 'scores'},
+                   **r.scores.as_dict()} for r in evaluation.records],
+    })
+
+
+def write_reports(evaluation: Evaluation, out_dir: Path, settings: dict[str, Any],
+                  header: str = '') -> tuple[Path, Path]:
+    """Write results.md and results.json into `out_dir`; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md_path, json_path = out_dir / 'results.md', out_dir / 'results.json'
+    md_path.write_text((header + '\n\n' if header else '') + markdown(evaluation))
+    json_path.write_text(json.dumps(to_json(evaluation, settings), indent=1) + '\n')
+    return md_path, json_path

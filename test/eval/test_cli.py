@@ -1,0 +1,42 @@
+"""End to end: the command line on two small synthetic pairs writes the tables and plots."""
+import json
+
+import pytest
+
+from elf_ros.eval.cli import main
+
+
+def test_end_to_end_two_synthetic_pairs(tmp_path, capsys):
+    out = tmp_path / 'run'
+    code = main(['--dataset', 'synthetic:skimage', '--images', '2', '--pairs-per-image', '1',
+                 '--size', '160x120', '--methods', 'sift,orb,elf-random,elf-nosuch',
+                 '--elf-set', 'input_width=0', '--elf-set', 'input_height=0',
+                 '--out', str(out), '--quiet'])
+    assert code == 0
+    table = (out / 'results.md').read_text()
+    assert table in capsys.readouterr().out
+    assert '### synthetic (2 pairs)' in table
+    for method in ('| sift |', '| orb |', '| elf-random |', '| elf-nosuch | not run'):
+        assert method in table
+    data = json.loads((out / 'results.json').read_text())
+    assert data['settings']['size'] == [160, 120]
+    assert {p['method'] for p in data['pairs']} == {'sift', 'orb', 'elf-random'}
+    assert len(data['pairs']) == 6
+    for row in data['summary']['synthetic'].values():
+        assert 0 <= row['rep'] <= 100 and 0 <= row['ms'] <= 100
+    for name in ('synthetic_sequences.png', 'synthetic_matches.png'):
+        assert (out / name).read_bytes()[:4] == b'\x89PNG'
+
+
+def test_sweep_writes_curves(tmp_path):
+    assert main(['--dataset', 'scale:skimage', '--images', '1', '--size', '160x120',
+                 '--methods', 'orb', '--out', str(tmp_path), '--quiet']) == 0
+    assert 'rep % / MS % by scale factor' in (tmp_path / 'results.md').read_text()
+    assert (tmp_path / 'scale_sweep.png').is_file()
+
+
+def test_bad_arguments_are_reported():
+    with pytest.raises(SystemExit):
+        main(['--dataset', 'webcam:/tmp', '--quiet'])
+    with pytest.raises(SystemExit):
+        main(['--dataset', 'synthetic:skimage', '--elf-set', 'no_such_field=1', '--quiet'])
