@@ -14,6 +14,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
+from elf_ros.core.opencv_descriptors import OPENCV_DESCRIPTORS, opencv_descriptors
 from elf_ros.eval.features import Features
 
 # name -> (OpenCV class, constructor arguments given max_keypoints). OpenCV 5 moved AKAZE, KAZE
@@ -25,9 +26,8 @@ OPENCV_METHODS: dict[str, tuple[str, Callable[[int], dict[str, int]]]] = {
     'kaze': ('KAZE', lambda k: {}),
     'brisk': ('BRISK', lambda k: {}),
 }
-# Descriptors that can describe ELF keypoints, and the keypoint size (px) they are given:
-# SIFT's window grows with the size (12 px gives a ~70 px patch); ORB's patch is 31 px.
-HYBRID_DESCRIPTORS: dict[str, tuple[str, float]] = {'sift': ('SIFT', 12.0), 'orb': ('ORB', 31.0)}
+# OpenCV descriptors the core can compute at ELF keypoints.
+HYBRID_DESCRIPTORS = OPENCV_DESCRIPTORS
 ELF_PREFIX = 'elf-'
 
 
@@ -91,20 +91,16 @@ class OpenCVMethod:
 
 def describe_keypoints(image: np.ndarray, features: Features, descriptor: str) -> Features:
     """
-    Describe given keypoints with an OpenCV descriptor (upright: angle 0, fixed size).
+    Describe ELF keypoints with an OpenCV descriptor through the core's helper (upright).
 
-    OpenCV drops keypoints too close to the border for its patch, so the class_id of each
-    keypoint carries its row and the survivors keep their order and scores.
+    OpenCV drops keypoints it cannot describe (ORB near the border); the survivors keep their
+    detector order and scores.
     """
     if len(features) == 0:
         return Features.empty()
-    cls_name, size = HYBRID_DESCRIPTORS[descriptor]
-    kps = [cv2.KeyPoint(float(x), float(y), size, 0.0, 1.0, 0, i)
-           for i, (x, y) in enumerate(features.keypoints)]
-    kps, desc = opencv_factory(cls_name)().compute(to_gray(image), kps)
-    if desc is None or not kps:
+    rows, desc = opencv_descriptors(image, features.keypoints, descriptor)
+    if len(rows) == 0:
         return Features.empty()
-    rows = np.array([kp.class_id for kp in kps], dtype=np.int64)
     order = np.argsort(rows, kind='stable')
     rows = rows[order]
     scores = None if features.scores is None else features.scores[rows]
