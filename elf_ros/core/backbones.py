@@ -187,7 +187,7 @@ def _build_builtin(cfg: DetectorConfig) -> Backbone:
     names = [n for n, _m, _s in table]
     det = names.index(aliases.get(det_name, det_name))
     desc = names.index(aliases.get(desc_name, desc_name))
-    layers = [m for _n, m, _s in table]
+    layers = [m for _n, m, _s in table][:max(det, desc) + 1]   # nothing deeper is ever run
     if cfg.weights == 'random':
         with seeded(cfg.seed):
             _init_random(layers)

@@ -1,0 +1,67 @@
+"""Configuration: validation names the bad field and the allowed values; presets; metadata."""
+import pytest
+
+from elf_ros.core import (
+    ConfigError,
+    DetectorConfig,
+    FIELD_SPECS,
+    load_preset,
+    PRESETS,
+    RUNTIME_FIELDS,
+)
+
+
+def test_defaults_follow_the_paper_elf_vgg():
+    c = DetectorConfig().validate()
+    assert (c.backbone, c.weights, c.max_keypoints, c.nms_radius, c.border) == (
+        'vgg16', 'imagenet', 500, 10, 10)
+    assert (c.threshold_blur_kernel, c.threshold_blur_sigma) == (5, 5.0)
+    assert (c.noise_blur_kernel, c.noise_blur_sigma) == (5, 4.0)
+
+
+def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
+    assert set(FIELD_SPECS) == set(DetectorConfig().to_dict())
+    assert all(spec.description for spec in FIELD_SPECS.values())
+    assert RUNTIME_FIELDS == {'threshold_blur_kernel', 'threshold_blur_sigma',
+                              'noise_blur_kernel', 'noise_blur_sigma', 'nms_radius', 'border',
+                              'max_keypoints'}
+    assert FIELD_SPECS['preprocessing'].choices == ('auto', 'standardize', 'imagenet')
+
+
+@pytest.mark.parametrize('changes,field,allowed', [
+    ({'backbone': 'resnet9000'}, 'backbone', 'vgg16'),
+    ({'detection_layer': 'pool9'}, 'detection_layer', 'pool2'),
+    ({'backbone': 'alexnet', 'description_layer': 'pool3'}, 'description_layer', 'pool2'),
+    ({'preprocessing': 'caffe'}, 'preprocessing', 'standardize'),
+    ({'nms_radius': -1}, 'nms_radius', '0 .. 200'),
+    ({'max_keypoints': 1.5}, 'max_keypoints', 'int'),
+    ({'threshold_blur_kernel': 4}, 'threshold_blur_kernel', 'odd'),
+    ({'device': 'gpu'}, 'device', 'cuda:N'),
+    ({'input_width': 640}, 'input_width', 'both'),
+    ({'half_precision': 'yes'}, 'half_precision', 'bool'),
+    ({'weights': ''}, 'weights', 'random'),
+    ({'shift_averaging': 0}, 'shift_averaging', '1 .. 16'),
+])
+def test_validation_names_field_and_allowed_values(changes, field, allowed):
+    with pytest.raises(ConfigError) as err:
+        DetectorConfig(**changes).validate()
+    assert field in str(err.value) and allowed in str(err.value)
+
+
+def test_unknown_keys_are_rejected_from_yaml_like_mappings():
+    with pytest.raises(ConfigError, match='nms_dist'):
+        DetectorConfig.from_mapping({'nms_dist': 4})
+    c = DetectorConfig.from_mapping({'backbone': 'alexnet', 'nms_radius': 4, 'border': 4})
+    assert c.backbone == 'alexnet' and c.nms_radius == 4
+
+
+def test_presets_are_valid_and_overridable():
+    assert {'vgg16', 'alexnet', 'efficientnet_lite0', 'random'} <= set(PRESETS)
+    for name in PRESETS:
+        assert isinstance(load_preset(name), DetectorConfig)
+    c = load_preset('vgg16', weights='random', max_keypoints=100)
+    assert (c.detection_layer, c.description_layer, c.input_width, c.input_height) == (
+        'pool2', 'pool3', 640, 480)
+    assert c.max_keypoints == 100
+    with pytest.raises(ConfigError, match='preset'):
+        load_preset('superpoint')
