@@ -10,6 +10,7 @@ while the worker keeps serving with the old one, and it is swapped in only if it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import os
 import sys
 import threading
 import time
@@ -43,6 +44,43 @@ from elf_ros.ros.topics import camera_topics, CameraTopics
 RELIABILITY = {'best_effort': ReliabilityPolicy.BEST_EFFORT,
                'reliable': ReliabilityPolicy.RELIABLE}
 MAX_LOGGED_REASONS = 10  # distinct refusal reasons logged per topic; later ones only counted
+
+
+@dataclass(frozen=True)
+class NodeParameter:
+    """A parameter of the node itself (the detector's come from the core's field specs)."""
+
+    name: str
+    default: Any
+    description: str
+    dynamic: bool = False  # settable while running; the others are read-only
+    constraints: str = ''
+
+
+NODE_PARAMETERS = (
+    NodeParameter('image_topics', ['image'],
+                  "Input image topics, one per camera; each camera's outputs are published in "
+                  "its input topic's namespace (image -> keypoints, left/image -> "
+                  'left/keypoints).'),
+    NodeParameter('input_reliability', 'best_effort',
+                  'QoS reliability of the image subscriptions (sensor-data style by default).',
+                  constraints="'best_effort' or 'reliable'"),
+    NodeParameter('input_depth', 1, 'QoS history depth of the image subscriptions.',
+                  constraints='>= 1'),
+    NodeParameter('output_reliability', 'reliable',
+                  'QoS reliability of the outputs (rviz2 subscribes reliably).',
+                  constraints="'best_effort' or 'reliable'"),
+    NodeParameter('output_depth', 5, 'QoS history depth of the outputs.', constraints='>= 1'),
+    NodeParameter('publish_saliency', True,
+                  'Publish the saliency map (built only while someone subscribes).', True),
+    NodeParameter('publish_debug_image', True,
+                  'Publish the source image with keypoints drawn (built only while someone '
+                  'subscribes).', True),
+    NodeParameter('colour_saliency', True,
+                  'Saliency as a turbo colour map (rgb8) instead of mono8.', True),
+    NodeParameter('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.',
+                  constraints='> 0'),
+)
 
 
 class StartupError(RuntimeError):
@@ -127,26 +165,10 @@ class ElfNode(Node):
 
     # -- setup -----------------------------------------------------------------------------
     def _declare_node_parameters(self) -> None:
-        def declare(name: str, value: Any, text: str, read_only: bool = True,
-                    constraints: str = '') -> None:
-            self.declare_parameter(name, value, ParameterDescriptor(
-                description=text, read_only=read_only, additional_constraints=constraints))
-        declare('image_topics', ['image'],
-                "Input image topics, one per camera; each camera's outputs are published in "
-                "its input topic's namespace (image -> keypoints, left/image -> left/keypoints).")
-        declare('input_reliability', 'best_effort', 'QoS reliability of the image subscriptions'
-                ' (sensor-data style by default).', constraints="'best_effort' or 'reliable'")
-        declare('input_depth', 1, 'QoS history depth of the image subscriptions.')
-        declare('output_reliability', 'reliable', 'QoS reliability of the outputs (rviz2 '
-                'subscribes reliably).', constraints="'best_effort' or 'reliable'")
-        declare('output_depth', 5, 'QoS history depth of the outputs.')
-        declare('publish_saliency', True, 'Publish the saliency map when someone subscribes.',
-                read_only=False)
-        declare('publish_debug_image', True, 'Publish the source image with keypoints drawn '
-                'when someone subscribes.', read_only=False)
-        declare('colour_saliency', True, 'Saliency as a turbo colour map (rgb8) instead of '
-                'mono8.', read_only=False)
-        declare('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.')
+        for p in NODE_PARAMETERS:
+            self.declare_parameter(p.name, p.default, ParameterDescriptor(
+                description=p.description, read_only=not p.dynamic,
+                additional_constraints=p.constraints))
         for name in ('input_reliability', 'output_reliability'):
             if self._param(name) not in RELIABILITY:
                 raise StartupError(f"{name}: allowed 'best_effort', 'reliable'; "
@@ -177,9 +199,8 @@ class ElfNode(Node):
         """Accept a change only if the detector accepts it; rebuild when the network changes."""
         changes = detector_changes(params)
         if not changes:
-            for p in params:
-                if p.name in ('publish_saliency', 'publish_debug_image', 'colour_saliency'):
-                    setattr(self, '_' + p.name, bool(p.value))
+            for p in params:  # only dynamic node parameters get here (others are read-only)
+                setattr(self, '_' + p.name, bool(p.value))
             return SetParametersResult(successful=True)
         with self._lock:
             current = self._config
@@ -348,10 +369,16 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        idle = node.close(timeout=1.2) if node is not None else True
         if node is not None:
-            node.close()
             node.destroy_node()
         rclpy.try_shutdown()
+    if not idle:
+        # A detection cannot be interrupted, and tearing the interpreter down under a busy
+        # torch thread aborts the process; leave at once (everything ROS is already shut down).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

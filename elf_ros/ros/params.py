@@ -13,9 +13,11 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from elf_ros.core import load_preset, PRESETS
 from elf_ros.core.config import DetectorConfig, FIELD_SPECS, FieldSpec, RUNTIME_FIELDS
 
 DETECTOR_FIELDS = tuple(FIELD_SPECS)
+DEFAULT_PRESET = 'vgg16'  # the paper's ELF-VGG
 _ROS_TYPES = {
     'bool': ParameterType.PARAMETER_BOOL,
     'int': ParameterType.PARAMETER_INTEGER,
@@ -46,9 +48,19 @@ def descriptor(name: str, spec: FieldSpec, type_name: str) -> ParameterDescripto
     return desc
 
 
-def declare_detector_parameters(node: Node, defaults: DetectorConfig | None = None) -> None:
-    """Declare one parameter per detector field; a params file or --ros-args overrides them."""
-    defaults = defaults or DetectorConfig()
+def declare_detector_parameters(node: Node) -> None:
+    """
+    Declare `preset`, then one parameter per detector field with the preset's defaults.
+
+    A params file or --ros-args overrides any of them, so a YAML file can say just
+    `preset: efficientnet_lite0` and change the one or two values it cares about.
+    """
+    node.declare_parameter('preset', DEFAULT_PRESET, ParameterDescriptor(
+        description='Named detector configuration supplying the defaults of the detector '
+        'parameters; parameters given explicitly override it.',
+        additional_constraints='one of ' + ', '.join(repr(p) for p in PRESETS),
+        read_only=True))
+    defaults = load_preset(node.get_parameter('preset').value)
     for name, spec in FIELD_SPECS.items():
         type_name = _FIELD_TYPE_NAMES[name]
         value = getattr(defaults, name)

@@ -114,19 +114,20 @@ class Probe:
         request = SetParameters.Request(
             parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in params.items()])
         try:
-            return self._call(client, request, timeout).results
+            return self.call(client, request, timeout).results
         finally:
             self.node.destroy_client(client)
 
     def get_parameters(self, names: list[str], node: str = 'elf_node') -> list:
         client = self.node.create_client(GetParameters, f'{node}/get_parameters')
         try:
-            values = self._call(client, GetParameters.Request(names=names), 10.0).values
+            values = self.call(client, GetParameters.Request(names=names), 10.0).values
             return [parameter_value_to_python(v) for v in values]
         finally:
             self.node.destroy_client(client)
 
-    def _call(self, client, request, timeout: float):
+    def call(self, client, request, timeout: float = 10.0):
+        """Call a service and wait for the answer (the probe is spun by an executor thread)."""
         if not client.wait_for_service(timeout_sec=timeout):
             raise AssertionError(f'service {client.srv_name} not available')
         future = client.call_async(request)

@@ -1,0 +1,70 @@
+"""
+Start elf_node (and optionally rviz2) with a params file.
+
+  ros2 launch elf_ros elf.launch.py
+  ros2 launch elf_ros elf.launch.py \
+      params_file:=$(ros2 pkg prefix elf_ros)/share/elf_ros/config/efficientnet_lite0.yaml
+  ros2 launch elf_ros elf.launch.py image_topics:='[left/image, right/image]' namespace:=stereo
+  ros2 launch elf_ros elf.launch.py device:=cuda log_level:=debug rviz:=true
+
+Launch arguments given here override the params file; empty ones leave it alone.
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.launch_description import LaunchDescription
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+import yaml
+
+
+def _node(context, *args, **kwargs):
+    """Build the node once the arguments are known, passing only the overrides that are set."""
+    def arg(name):
+        return LaunchConfiguration(name).perform(context).strip()
+
+    overrides = {}
+    if arg('image_topics'):
+        topics = yaml.safe_load(arg('image_topics'))
+        overrides['image_topics'] = [topics] if isinstance(topics, str) else list(topics)
+    if arg('device'):
+        overrides['device'] = arg('device')
+    return [Node(
+        package='elf_ros',
+        executable='elf_node',
+        name='elf_node',
+        namespace=arg('namespace'),
+        parameters=[arg('params_file'), overrides],
+        arguments=['--ros-args', '--log-level', arg('log_level')],
+        output='screen',
+        emulate_tty=True,
+    )]
+
+
+def generate_launch_description():
+    share = get_package_share_directory('elf_ros')
+    return LaunchDescription([
+        DeclareLaunchArgument(
+            'params_file', default_value=os.path.join(share, 'config', 'elf.yaml'),
+            description="YAML parameters of elf_node (config/elf.yaml: the paper's ELF-VGG; "
+                        'config/efficientnet_lite0.yaml: offline ImageNet weights)'),
+        DeclareLaunchArgument(
+            'image_topics', default_value='',
+            description="Input topic(s), e.g. image_raw or '[left/image, right/image]'; "
+                        'empty: as in the params file'),
+        DeclareLaunchArgument('namespace', default_value='',
+                              description='Namespace of the node and its relative topics'),
+        DeclareLaunchArgument('device', default_value='',
+                              description='auto | cpu | cuda | cuda:N; empty: as in the '
+                                          'params file'),
+        DeclareLaunchArgument('log_level', default_value='info',
+                              description='debug | info | warn | error | fatal'),
+        DeclareLaunchArgument('rviz', default_value='false',
+                              description='Also start rviz2 with config/elf.rviz'),
+        OpaqueFunction(function=_node),
+        Node(package='rviz2', executable='rviz2', name='rviz2',
+             arguments=['-d', os.path.join(share, 'config', 'elf.rviz')],
+             condition=IfCondition(LaunchConfiguration('rviz'))),
+    ])

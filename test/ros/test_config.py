@@ -1,0 +1,53 @@
+"""The shipped YAML, rviz and launch files agree with the node and the core they configure."""
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip('elf_ros.msg', reason='needs the built messages (scripts/setup_env.sh)')
+from elf_ros.core import FIELD_SPECS, load_preset  # noqa: E402
+from elf_ros.ros.node import NODE_PARAMETERS  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+KNOWN = {'preset'} | set(FIELD_SPECS) | {p.name for p in NODE_PARAMETERS}
+
+
+def params_of(name: str) -> dict:
+    return yaml.safe_load((REPO / 'config' / name).read_text())['/**']['ros__parameters']
+
+
+def test_elf_yaml_is_the_papers_elf_vgg_and_lists_every_parameter():
+    params = params_of('elf.yaml')
+    assert set(params) == KNOWN
+    paper = load_preset('vgg16')
+    for name in FIELD_SPECS:
+        assert params[name] == getattr(paper, name), name
+    for p in NODE_PARAMETERS:
+        assert params[p.name] == p.default, p.name
+
+
+def test_efficientnet_yaml_selects_the_offline_preset():
+    params = params_of('efficientnet_lite0.yaml')
+    assert set(params) <= KNOWN
+    config = load_preset(params['preset'], **{k: v for k, v in params.items() if k != 'preset'})
+    assert config.backbone == 'efficientnet_lite0' and config.weights == 'imagenet'
+
+
+def test_rviz_shows_debug_image_and_saliency_reliably():
+    rviz = yaml.safe_load((REPO / 'config' / 'elf.rviz').read_text())
+    displays = rviz['Visualization Manager']['Displays']
+    topics = {d['Topic']['Value']: d for d in displays if d['Class'].endswith('/Image')}
+    assert set(topics) == {'/debug_image', '/saliency'}
+    assert all(d['Topic']['Reliability Policy'] == 'Reliable' for d in topics.values())
+
+
+def test_launch_file_declares_the_documented_arguments():
+    tree = ast.parse((REPO / 'launch' / 'elf.launch.py').read_text())
+    declared = {node.args[0].value for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and getattr(node.func, 'id', '') ==
+                'DeclareLaunchArgument'}
+    assert declared == {'params_file', 'image_topics', 'namespace', 'device', 'log_level',
+                        'rviz'}
+    assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
+               for n in tree.body)

@@ -1,0 +1,101 @@
+"""elf_node as its own process: params file, parameter descriptions, Ctrl-C, startup errors."""
+import os
+import threading
+
+import pytest
+
+pytest.importorskip('elf_ros.msg', reason='needs the built messages (scripts/setup_env.sh)')
+from rcl_interfaces.srv import DescribeParameters  # noqa: E402
+import rclpy  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+from ros_harness import frame, NodeProcess, Probe  # noqa: E402
+import torch  # noqa: E402
+
+from elf_ros.ros.messages import descriptors_from_msg  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture
+def probe():
+    context = Context()
+    rclpy.init(context=context)
+    probe = Probe(context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(probe.node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    yield probe
+    executor.shutdown(timeout_sec=5)
+    probe.node.destroy_node()
+    rclpy.shutdown(context=context)
+    thread.join(5)
+
+
+def write_params(tmp_path, body: str):
+    path = tmp_path / 'params.yaml'
+    path.write_text('/**:\n  ros__parameters:\n' + ''.join(
+        f'    {line}\n' for line in body.strip().splitlines()))
+    return str(path)
+
+
+def test_params_file_is_honoured_and_ctrl_c_stops_cleanly(tmp_path, probe):
+    ns = f'/pf{os.getpid()}'
+    params = write_params(tmp_path, """
+preset: random
+input_width: 160
+input_height: 120
+max_keypoints: 7
+description_layer: pool4
+image_topics: [cam/image]
+""")
+    node = NodeProcess('--params-file', params, '-r', f'__ns:={ns}')
+    try:
+        probe.listen(f'{ns}/cam/keypoints')
+        probe.listen(f'{ns}/cam/descriptors')
+        probe.wait_subscribed(f'{ns}/cam/image', timeout=60)
+        stamp = probe.send(f'{ns}/cam/image', frame(0, (320, 240)))
+        kps = probe.wait_for(f'{ns}/cam/keypoints', stamp)
+        desc = probe.wait_for(f'{ns}/cam/descriptors', stamp)
+        assert len(kps.keypoints) == 7 and (kps.image_width, kps.image_height) == (320, 240)
+        assert desc.layer == 'pool4' and descriptors_from_msg(desc).shape == (7, 512)
+
+        # What `ros2 param describe` shows: help text and ranges from the core's field specs.
+        client = probe.node.create_client(DescribeParameters, f'{ns}/elf_node/describe_parameters')
+        names = ['nms_radius', 'threshold_blur_sigma', 'preset']
+        answer = probe.call(client, DescribeParameters.Request(names=names))
+        nms, sigma, preset = answer.descriptors
+        assert 'suppression' in nms.description.lower()
+        assert (nms.integer_range[0].from_value, nms.integer_range[0].to_value) == (0, 200)
+        assert sigma.floating_point_range[0].to_value == 100.0
+        assert preset.read_only and 'efficientnet_lite0' in preset.additional_constraints
+
+        # Ctrl-C while frames keep coming: exits within two seconds, status 0, no traceback.
+        for i in range(3):
+            probe.send(f'{ns}/cam/image', frame(i, (320, 240)))
+        code, seconds, output = node.interrupt()
+        assert code == 0 and seconds < 2.0, (code, seconds, output)
+        assert 'Traceback' not in output
+    finally:
+        node.kill()
+
+
+@pytest.mark.parametrize('body, reason', [
+    ('threshold_blur_kernel: 4', 'odd'),
+    ('preset: resnet9000', 'preset'),
+    ("image_topics: ['a/image', 'a/image_raw']", 'same namespace'),
+    ('threshold_blur_sigma: 5', 'threshold_blur_sigma'),  # an int where a double belongs
+])
+def test_bad_configuration_is_a_clear_startup_error(tmp_path, body, reason):
+    node = NodeProcess('--params-file', write_params(tmp_path, 'weights: random\n' + body))
+    code, output = node.wait(timeout=60)
+    assert code == 1 and 'cannot start' in output and reason in output, output
+    assert 'Traceback' not in output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has CUDA')
+def test_cuda_without_a_gpu_is_a_clear_startup_error():
+    node = NodeProcess('-p', 'weights:=random', '-p', 'device:=cuda')
+    code, output = node.wait(timeout=60)
+    assert code == 1 and 'CUDA is not available' in output, output
+    assert 'Traceback' not in output
