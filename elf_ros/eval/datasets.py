@@ -27,8 +27,8 @@ ROTATION_ANGLES = (10, 50, 90, 130, 170, 210)
 SCALE_FACTORS = (1.25, 1.5, 1.75, 2.0)
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.ppm', '.pgm', '.bmp', '.tif', '.tiff')
 # scikit-image's bundled photographs of real scenes (no download needed, no drawings or scans).
-SKIMAGE_PHOTOS = ('astronaut', 'camera', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry',
-                  'brick', 'gravel', 'moon', 'clock', 'coins', 'hubble_deep_field')
+SKIMAGE_PHOTOS = ('astronaut', 'camera', 'chelsea', 'coffee', 'rocket', 'stereo_motorcycle',
+                  'immunohistochemistry', 'brick', 'gravel', 'moon', 'clock', 'coins')
 
 
 @dataclass
@@ -175,7 +175,11 @@ def skimage_photographs(names: tuple[str, ...] = SKIMAGE_PHOTOS) -> list[tuple[s
     """Load the photographs bundled with scikit-image (offline), as (name, image)."""
     import skimage.data
 
-    return [(n, to_uint8_rgb_or_gray(getattr(skimage.data, n)())) for n in names]
+    out = []
+    for name in names:
+        img = getattr(skimage.data, name)()
+        out.append((name, to_uint8_rgb_or_gray(img[0] if isinstance(img, tuple) else img)))
+    return out
 
 
 def random_homography(rng: np.random.Generator, size: Size, max_angle: float = 25.0,

@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 from matplotlib.figure import Figure
 import numpy as np
+from PIL import Image
 
 from elf_ros.eval.features import Features
 from elf_ros.eval.metrics import mnn_correspondences
@@ -63,17 +64,20 @@ def sweep_curves(per_param: dict[str, dict[float, dict[str, float]]], param: str
     return path
 
 
-def _gray_bgr(img: np.ndarray) -> np.ndarray:
+def _gray_bgr(img: np.ndarray, levels: int = 16) -> np.ndarray:
+    """Gray, lightened and posterised: the lines stand out and the PNG stays small."""
     gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    step = 256 // levels
+    gray = (128 + (gray // step) * step // 2).astype(np.uint8)
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
 
 
-def draw_matches(example: Example, methods: list[str], path: Path, width: int = 960) -> Path:
+def draw_matches(example: Example, methods: list[str], path: Path, width: int = 800) -> Path:
     """
     Draw the pair side by side once per method with its MNN matches.
 
     Green lines are matches within the pixel threshold of the ground truth, red ones are wrong;
-    images are gray and scaled to `width` so the PNG stays small.
+    images are posterised gray and scaled to `width` so the PNG stays small.
     """
     pair = example.pair
     rows = []
@@ -95,8 +99,11 @@ def draw_matches(example: Example, methods: list[str], path: Path, width: int = 
         cv2.putText(canvas, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
         scale = width / canvas.shape[1]
         rows.append(cv2.resize(canvas, (width, int(round(canvas.shape[0] * scale))),
-                               interpolation=cv2.INTER_AREA))
+                               interpolation=cv2.INTER_NEAREST))
     if not rows:
         raise ValueError('no method to draw')
-    cv2.imwrite(str(path), np.vstack(rows), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    rgb = cv2.cvtColor(np.vstack(rows), cv2.COLOR_BGR2RGB)
+    # A 32-colour palette PNG: a few hundred KB at most even for textured scenes.
+    Image.fromarray(rgb).quantize(colors=32, method=Image.Quantize.MEDIANCUT).save(
+        path, optimize=True)
     return path
