@@ -67,14 +67,15 @@ def colour_saliency(saliency: np.ndarray) -> np.ndarray:
 def draw_keypoints(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """RGB uint8 copy of `image` (gray or RGB) with keypoints as circles coloured by score."""
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image.copy()
-    radius = max(2, round(min(canvas.shape[:2]) / 160))
+    radius = max(2, round(min(canvas.shape[:2]) / 120))
+    thickness = 1 if radius < 4 else 2
     if len(scores):
         colours = cv2.applyColorMap(
             (np.clip(scores, 0, 1) * 255).astype(np.uint8).reshape(-1, 1), cv2.COLORMAP_TURBO)
         colours = colours.reshape(-1, 3)[:, ::-1]  # BGR -> RGB
         centres = np.rint(keypoints).astype(int).tolist()
         for (x, y), colour in zip(centres, colours.tolist(), strict=True):
-            cv2.circle(canvas, (x, y), radius, colour, 1, cv2.LINE_AA)
+            cv2.circle(canvas, (x, y), radius, colour, thickness, cv2.LINE_AA)
     return canvas
 
 

@@ -25,6 +25,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+import rclpy.subscription
 from sensor_msgs.msg import Image
 
 from elf_ros.core import ConfigError, DetectorConfig, ElfDetector
@@ -41,6 +42,8 @@ from elf_ros.ros.params import (
 from elf_ros.ros.stats import CameraStats
 from elf_ros.ros.topics import camera_topics, CameraTopics
 
+# rclpy >= Iron passes MessageInfo (sequence numbers) to two-argument callbacks; Humble does not.
+WITH_MESSAGE_INFO = hasattr(rclpy.subscription, 'MessageInfo')
 RELIABILITY = {'best_effort': ReliabilityPolicy.BEST_EFFORT,
                'reliable': ReliabilityPolicy.RELIABLE}
 MAX_LOGGED_REASONS = 10  # distinct refusal reasons logged per topic; later ones only counted
@@ -100,6 +103,25 @@ class Camera:
     reasons_logged: set[str] = field(default_factory=set)
     last_reason: str = ''
     diagnostic_name: str = ''
+    last_sequence: dict[bytes, int] = field(default_factory=dict)
+    missed: int = 0  # frames a publisher sent that never reached the callback
+
+    def count_missed(self, info: dict) -> None:
+        """
+        Count gaps in a publisher's sequence numbers: frames the DDS reader dropped.
+
+        A best-effort depth-1 subscription keeps only the newest sample too, so under load
+        frames are superseded before the callback sees them; they are drops all the same.
+        """
+        sequence = info.get('publication_sequence_number')
+        gid = info.get('publisher_gid')
+        if not sequence or not gid:
+            return
+        key = bytes(gid['data'])
+        last = self.last_sequence.get(key)
+        if last is not None and sequence > last + 1:
+            self.missed += sequence - last - 1
+        self.last_sequence[key] = sequence
 
 
 @dataclass
@@ -153,9 +175,13 @@ class ElfNode(Node):
         # Subscriptions last: once they match, the node is ready (replay/tests wait on that).
         images = MutuallyExclusiveCallbackGroup()
         for name, camera in self._cameras.items():
-            sub = self.create_subscription(
-                Image, name, lambda msg, name=name: self._on_image(name, msg), in_qos,
-                callback_group=images)
+            if WITH_MESSAGE_INFO:
+                def callback(msg, info, name=name):
+                    self._on_image(name, msg, info)
+            else:
+                def callback(msg, name=name):
+                    self._on_image(name, msg, None)
+            sub = self.create_subscription(Image, name, callback, in_qos, callback_group=images)
             camera.diagnostic_name = f'{self.get_fully_qualified_name()}: {sub.topic_name}'
 
         self.get_logger().info(
@@ -225,8 +251,11 @@ class ElfNode(Node):
         return SetParametersResult(successful=True)
 
     # -- data path -------------------------------------------------------------------------
-    def _on_image(self, name: str, msg: Image) -> None:
-        self._cameras[name].stats.input.tick()
+    def _on_image(self, name: str, msg: Image, info: dict | None) -> None:
+        camera = self._cameras[name]
+        camera.stats.input.tick()
+        if info is not None:
+            camera.count_missed(info)
         self._slots.put(name, Frame(msg, time.monotonic()))
 
     def _refuse(self, camera: Camera, reason: str) -> None:
@@ -335,7 +364,10 @@ class ElfNode(Node):
         values = {
             'input_rate_hz': f'{in_rate:.2f}', 'output_rate_hz': f'{out_rate:.2f}',
             'frames_received': stats.input.count, 'frames_processed': stats.output.count,
-            'frames_dropped': self._slots.dropped[name], 'frames_rejected': stats.rejected,
+            'frames_dropped': self._slots.dropped[name] + camera.missed,
+            'frames_dropped_by_node': self._slots.dropped[name],
+            'frames_dropped_before_node': camera.missed,
+            'frames_rejected': stats.rejected,
             'detection_latency_p50_ms': f'{det50:.1f}',
             'detection_latency_p99_ms': f'{det99:.1f}',
             'end_to_end_latency_p50_ms': f'{e2e50:.1f}',

@@ -99,6 +99,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--rate', type=float, default=10.0, help='frames per second (default 10)')
     parser.add_argument('--loops', type=int, default=1, help='times to play the sequence')
     parser.add_argument('--max-frames', type=int, default=0, help='stop after N frames (0: all)')
+    parser.add_argument('--duration', type=float, default=0.0,
+                        help='loop the sequence for this many seconds (overrides --loops)')
     parser.add_argument('--encoding', default='rgb8', choices=SUPPORTED_ENCODINGS,
                         help='pixel encoding of the published frames (default rgb8)')
     parser.add_argument('--frame-id', default='camera', help='header.frame_id of every frame')
@@ -117,13 +119,17 @@ def play(node: ImageReplay, args: argparse.Namespace) -> int:
     """Publish the frames at the requested rate; returns how many went out."""
     source = args.source or default_source()
     period = 1.0 / args.rate
-    sent = 0
-    next_time = time.monotonic()
-    for _ in range(max(args.loops, 1)):
+    start = next_time = time.monotonic()
+    sent, loop = 0, 0
+    while loop < max(args.loops, 1) or args.duration:
+        loop += 1
         for rgb in read_frames(source):
+            if args.duration and time.monotonic() - start >= args.duration:
+                return sent
             delay = next_time - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            # Keep the rate; after a stall, resume without a catch-up burst.
             next_time = max(next_time + period, time.monotonic() - period)
             node.publish(rgb, args.encoding)
             sent += 1
