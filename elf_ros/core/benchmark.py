@@ -1,0 +1,192 @@
+"""
+Benchmark: ms per frame of ELF presets, the bare network part, and OpenCV SIFT/ORB in one run.
+
+``python -m elf_ros.core.benchmark [--presets vgg16 efficientnet_lite0] [--device cuda --half]``
+prints a table and optionally writes JSON (``--json PATH``). "full" is ``detect()`` from uint8
+frames on the host to results on the host; "bare" is only the forward pass to both layers plus
+the input gradient of the detection layer (the part no post-processing can avoid), so
+full / bare shows the post-processing overhead. When ImageNet weights are not available the
+preset runs with random weights of the same architecture (same cost) and says so.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import platform
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+import torch
+
+from elf_ros.core import ElfDetector, load_preset, PRESETS, WeightsError
+from elf_ros.core.saliency import shift_image
+
+DEFAULT_PHOTO = Path(__file__).resolve().parents[2].parent / 'shared/data/oxford_graf/img1.png'
+
+
+def bench_frame(width: int, height: int, photo: str | None) -> tuple[np.ndarray, str]:
+    """Return an RGB frame of the benchmark size: a photo when present, else seeded texture."""
+    path = Path(photo) if photo else DEFAULT_PHOTO
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is not None:
+        return cv2.cvtColor(cv2.resize(img, (width, height)), cv2.COLOR_BGR2RGB), str(path)
+    rng = np.random.default_rng(0)
+    acc = np.zeros((height, width, 3), np.float32)
+    for scale in (4, 16, 64):
+        noise = rng.random((height // scale + 2, width // scale + 2, 3)).astype(np.float32)
+        acc += cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    acc = (acc - acc.min()) / (acc.max() - acc.min()) * 255
+    return acc.astype(np.uint8), 'synthetic texture'
+
+
+def _no_sync() -> None:
+    """CPU work is done when the call returns."""
+
+
+def time_ms(fn: Callable[[], Any], repeats: int, warmup: int, sync: Callable[[], None]
+            ) -> float:
+    """Median wall time of fn in ms after warm-up (sync makes GPU work count)."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def bare_fn(det: ElfDetector, frames: list[np.ndarray]) -> Callable[[], Any]:
+    """
+    Forward to both taps + input gradient of the detection map, on a pre-uploaded batch.
+
+    With shift averaging, the shifted copies are part of the batch, as in the detector.
+    """
+    x = det._normalise(det._upload(frames, list(range(len(frames))),
+                                   det._net_size(*frames[0].shape[:2])))
+    x = torch.cat([shift_image(x, d) for d in det._offsets])
+    x = x.contiguous(memory_format=torch.channels_last)
+    x = (x.half() if det.half else x).detach()
+
+    def run() -> Any:
+        xi = x.requires_grad_(True)
+        with torch.enable_grad():
+            f, d = det.network(xi, len(frames))
+            return torch.autograd.grad(f, xi, grad_outputs=f.detach())[0], d
+    return run
+
+
+def opencv_fn(kind: str, frames: list[np.ndarray]) -> Callable[[], Any]:
+    grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    det = cv2.SIFT_create() if kind == 'sift' else cv2.ORB_create(nfeatures=500)
+    return lambda: [det.detectAndCompute(g, None) for g in grays]
+
+
+def build(preset: str, args: argparse.Namespace) -> tuple[ElfDetector, str]:
+    """Build a preset at the benchmark size; fall back to random weights if needed."""
+    overrides = dict(device=args.device, half_precision=args.half, input_width=args.width,
+                     input_height=args.height)
+    try:
+        return ElfDetector(load_preset(preset, **overrides)), load_preset(preset).weights
+    except WeightsError as exc:
+        print(f'# {preset}: {exc.args[0].split(".")[0]}; timing with random weights',
+              file=sys.stderr)
+        return ElfDetector(load_preset(preset, weights='random', **overrides)), 'random*'
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+    frame, source = bench_frame(args.width, args.height, args.image)
+    frames = [frame] * args.batch
+    rows: list[dict[str, Any]] = []
+    device = 'cpu'
+    for preset in args.presets:
+        det, weights = build(preset, args)
+        device = str(det.device)
+        sync = torch.cuda.synchronize if det.device.type == 'cuda' else _no_sync
+        full = time_ms(lambda d=det: d.detect(frames), args.repeats, args.warmup, sync)
+        bare = time_ms(bare_fn(det, frames), args.repeats, args.warmup, sync)
+        n = len(det.detect(frames)[0])
+        c = det.config
+        rows.append(dict(method=f'elf-{preset}', weights=weights,
+                         layers=f'{det.backbone.detection_layer}/{det.backbone.description_layer}',
+                         precision='fp16' if det.half else 'fp32',
+                         full_ms=full / args.batch, bare_ms=bare / args.batch,
+                         keypoints=n, shift_averaging=c.shift_averaging))
+        del det
+    for kind in ('sift', 'orb'):
+        ms = time_ms(opencv_fn(kind, frames), args.repeats, args.warmup, _no_sync)
+        rows.append(dict(method=f'opencv-{kind}', weights='-', layers='-', precision='-',
+                         full_ms=ms / args.batch, bare_ms=None,
+                         keypoints=len(opencv_fn(kind, [frame])()[0][0]), shift_averaging=None))
+    sift = next(r['full_ms'] for r in rows if r['method'] == 'opencv-sift')
+    orb = next(r['full_ms'] for r in rows if r['method'] == 'opencv-orb')
+    for r in rows:
+        r['fps'] = 1000.0 / r['full_ms']
+        r['full_over_bare'] = r['full_ms'] / r['bare_ms'] if r['bare_ms'] else None
+        r['over_sift'] = r['full_ms'] / sift
+        r['over_orb'] = r['full_ms'] / orb
+    return dict(
+        size=f'{args.width}x{args.height}', batch=args.batch, repeats=args.repeats,
+        device=device, device_name=(torch.cuda.get_device_name() if device.startswith('cuda')
+                                    else platform.processor() or platform.machine()),
+        torch_threads=torch.get_num_threads(), torch=torch.__version__, opencv=cv2.__version__,
+        image=source, rows=rows)
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Markdown table of one benchmark run."""
+    head = (f"ELF benchmark: {result['size']}, batch {result['batch']}, device {result['device']}"
+            f" ({result['device_name']}), torch {result['torch']}, "
+            f"{result['torch_threads']} CPU threads, median of {result['repeats']}")
+    lines = [head, '',
+             '| method | weights | layers | prec | full ms/frame | fps | bare ms/frame '
+             '| full/bare | /SIFT | /ORB | keypoints |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in result['rows']:
+        bare = f"{r['bare_ms']:.2f}" if r['bare_ms'] else '-'
+        ratio = f"{r['full_over_bare']:.2f}" if r['full_over_bare'] else '-'
+        lines.append(
+            f"| {r['method']} | {r['weights']} | {r['layers']} | {r['precision']} "
+            f"| {r['full_ms']:.2f} | {r['fps']:.1f} | {bare} | {ratio} | {r['over_sift']:.2f} "
+            f"| {r['over_orb']:.2f} | {r['keypoints']} |")
+    return '\n'.join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument('--presets', nargs='+', default=['vgg16', 'alexnet', 'efficientnet_lite0'],
+                   choices=sorted(PRESETS))
+    p.add_argument('--width', type=int, default=640)
+    p.add_argument('--height', type=int, default=480)
+    p.add_argument('--batch', type=int, default=1)
+    p.add_argument('--repeats', type=int, default=10)
+    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    p.add_argument('--half', action='store_true', help='float16 network on CUDA')
+    p.add_argument('--threads', type=int, default=0, help='torch/OpenCV CPU threads (0 = keep)')
+    p.add_argument('--image', default=None, help='photo to time on (default: Oxford graf)')
+    p.add_argument('--json', default=None, help='also write the result as JSON here')
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = run(args)
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""CUDA: same results as the CPU, half precision close to float32; skipped without a GPU."""
+import numpy as np
+import pytest
+import torch
+
+from elf_ros.core import ElfDetector
+from elf_ros.core import postprocess as pp
+
+from .conftest import small_config, textured
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device'),
+]
+
+
+def overlap(a: np.ndarray, b: np.ndarray, tol: float = 1.0) -> float:
+    """Share of keypoints of a with a keypoint of b within tol px (Chebyshev)."""
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    return float(np.mean(np.abs(a[:, None] - b[None]).max(-1).min(1) <= tol))
+
+
+def test_auto_device_is_cuda():
+    det = ElfDetector(small_config(device='auto'))
+    assert det.device.type == 'cuda'
+
+
+def test_cuda_float32_matches_cpu():
+    imgs = [textured(96, 128, 1), textured(120, 160, 2)]
+    cpu = ElfDetector(small_config(device='cpu')).detect(imgs)
+    gpu = ElfDetector(small_config(device='cuda')).detect(imgs, return_saliency=True)
+    for a, b in zip(cpu, gpu, strict=True):
+        assert overlap(a.keypoints, b.keypoints) > 0.95
+        assert abs(len(a) - len(b)) <= max(2, len(a) // 20)
+        assert b.saliency is not None and b.saliency.max() == pytest.approx(1)
+
+
+def test_half_precision_stays_close_to_float32():
+    imgs = [textured(240, 320, s) for s in range(4)]
+    full = ElfDetector(small_config(device='cuda')).detect(imgs)
+    half = ElfDetector(small_config(device='cuda', half_precision=True)).detect(imgs)
+    for a, b in zip(full, half, strict=True):
+        assert overlap(a.keypoints, b.keypoints) > 0.8
+        assert np.all(np.isfinite(b.descriptors)) and np.all(np.isfinite(b.scores))
+
+
+def test_cuda_batch_equals_one_by_one():
+    det = ElfDetector(small_config(device='cuda'))
+    imgs = [textured(96, 128, s) for s in range(3)]
+    for img, res in zip(imgs, det.detect(imgs), strict=True):
+        one = det.detect([img])[0]
+        assert overlap(res.keypoints, one.keypoints) > 0.95
+
+
+def test_cuda_post_processing_equals_cpu_exactly():
+    rng = np.random.default_rng(0)
+    score = torch.from_numpy(rng.integers(0, 30, (2, 120, 160)).astype(np.float32))
+    cand = score > 12
+    for dev in ('cpu', 'cuda'):
+        kept = pp.nms(score.to(dev), cand.to(dev), 5).cpu()
+        hist = pp.histogram256(score.to(dev)).cpu()
+        if dev == 'cpu':
+            ref_kept, ref_hist = kept, hist
+    assert torch.equal(kept, ref_kept) and torch.equal(hist, ref_hist)
+    assert torch.equal(pp.kapur_threshold(hist.cuda()).cpu(), pp.kapur_threshold(hist))
