@@ -77,6 +77,26 @@ class Probe:
         pub = self.publisher(topic)
         self.wait(lambda: pub.get_subscription_count() > 0, timeout, f'subscriber on {topic}')
 
+    def handshake(self, image_topic: str, output_topic: str, timeout: float = 60.0) -> None:
+        """
+        Send frames until one is answered: both ends of both topics are matched then.
+
+        A publisher sees a subscriber a moment before that subscriber accepts its data, so a
+        single frame sent right after discovery can be lost; later ones cannot.
+        """
+        self.wait_subscribed(image_topic, timeout)
+        deadline = time.monotonic() + timeout
+        rgb = np.zeros((120, 160, 3), np.uint8)
+        rgb[40:80, 60:100] = 255
+        while time.monotonic() < deadline:
+            stamp = self.send(image_topic, rgb, frame_id='handshake')
+            try:
+                self.wait_for(output_topic, stamp, timeout=2.0)
+                return
+            except AssertionError:
+                continue
+        raise AssertionError(f'no answer on {output_topic} within {timeout} s')
+
     def next_stamp(self) -> tuple[int, int]:
         self._stamp += 1
         return self._stamp, 0

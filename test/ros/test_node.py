@@ -21,7 +21,7 @@ def running():
     for topic in ('keypoints', 'descriptors', 'saliency', 'debug_image'):
         harness.probe.listen(topic)
     harness.probe.listen('/diagnostics', DiagnosticArray)
-    harness.probe.wait_subscribed('image')
+    harness.probe.handshake('image', 'keypoints')
     yield harness
     harness.close()
 
@@ -137,8 +137,8 @@ def test_two_cameras_get_separate_correct_outputs():
         for topic in ('left/keypoints', 'left/descriptors', '/right/keypoints',
                       '/right/descriptors'):
             probe.listen(topic)
-        probe.wait_subscribed('left/image')
-        probe.wait_subscribed('/right/image_raw')
+        probe.handshake('left/image', 'left/keypoints')
+        probe.handshake('/right/image_raw', '/right/keypoints')
         left, right = frame(0, (160, 120)), frame(5, (200, 150))[:, ::-1].copy()
         s_left = probe.send('left/image', left, frame_id='left_cam')
         s_right = probe.send('/right/image_raw', right, frame_id='right_cam')
@@ -159,7 +159,7 @@ def test_runtime_parameters_change_output_and_bad_values_change_nothing():
         probe = harness.probe
         probe.listen('keypoints')
         probe.listen('descriptors')
-        probe.wait_subscribed('image')
+        probe.handshake('image', 'keypoints')
         image = frame(4)
         before = len(probe.wait_for('keypoints', probe.send('image', image)).keypoints)
         assert before > 5

@@ -53,7 +53,7 @@ image_topics: [cam/image]
     try:
         probe.listen(f'{ns}/cam/keypoints')
         probe.listen(f'{ns}/cam/descriptors')
-        probe.wait_subscribed(f'{ns}/cam/image', timeout=60)
+        probe.handshake(f'{ns}/cam/image', f'{ns}/cam/keypoints')
         stamp = probe.send(f'{ns}/cam/image', frame(0, (320, 240)))
         kps = probe.wait_for(f'{ns}/cam/keypoints', stamp)
         desc = probe.wait_for(f'{ns}/cam/descriptors', stamp)

@@ -1,0 +1,344 @@
+"""
+End-to-end benchmark of elf_node through DDS: latency, sustainable input rate, ROS overhead.
+
+For each preset the detector is first timed alone in this process; then the real node runs as
+its own process and frames go to it over Fast DDS (localhost): one at a time for latency
+(publish -> KeypointArray received, p50/p99), then at fixed input rates to find the highest one
+it keeps up with (every frame answered, latency flat). ROS overhead = end-to-end p50 minus the
+detection time the node itself measured on the same frames; the node's own per-frame work
+(conversion, message building, serialisation) is also timed alone at 500 keypoints x 256-D.
+
+  python -m elf_ros.ros.benchmark [--presets random,efficientnet_lite0] [--json out/bench.json]
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+import threading
+import time
+
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message, serialize_message
+from sensor_msgs.msg import Image
+
+from elf_ros.core import ElfDetector, load_preset
+from elf_ros.msg import DescriptorArray, KeypointArray
+from elf_ros.ros import messages
+from elf_ros.ros.image_conversion import image_from_rgb, to_detector_image
+from elf_ros.ros.replay import default_source, read_frames
+
+
+def _ms(values, q: float) -> float:
+    return round(float(np.percentile(np.asarray(values, float), q)) * 1e3, 1) if values else -1.0
+
+
+@dataclass
+class Probe:
+    """Publishes stamped frames to the node and notes when each KeypointArray arrives."""
+
+    namespace: str
+    arrivals: dict[int, float] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
+    diagnostics: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('elf_bench', namespace=self.namespace, context=self.context)
+        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(KeypointArray, 'keypoints', self._on_keypoints, qos)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+        self.publisher = self.node.create_publisher(
+            Image, 'image', QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        self.cond = threading.Condition()
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def _on_keypoints(self, msg: KeypointArray) -> None:
+        now = time.time_ns()
+        key = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        with self.cond:
+            self.arrivals[key] = now
+            self.counts[key] = len(msg.keypoints)
+            self.cond.notify_all()
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.startswith(self.namespace + '/'):
+                self.diagnostics = {kv.key: kv.value for kv in status.values}
+
+    def send(self, msg: Image) -> int:
+        """Stamp with the current time and publish; returns the stamp in ns."""
+        now = time.time_ns()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 10**9)
+        self.publisher.publish(msg)
+        return now
+
+    def wait(self, stamp: int, timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: stamp in self.arrivals, timeout)
+
+    def stop(self) -> None:
+        self.executor.shutdown(timeout_sec=5)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def time_detector(preset: str, overrides: dict, frames: list[np.ndarray], repeats: int) -> dict:
+    """Detector alone, in this process: p50 seconds per frame and keypoints per frame."""
+    detector = ElfDetector(load_preset(preset, **overrides))
+    detector.detect(frames[:1])  # warm-up
+    times, counts = [], []
+    for i in range(repeats):
+        start = time.perf_counter()
+        (result,) = detector.detect([frames[i % len(frames)]])
+        times.append(time.perf_counter() - start)
+        counts.append(len(result))
+    return {'p50_ms': _ms(times, 50), 'keypoints': float(np.mean(counts)),
+            'descriptor_dim': detector.descriptor_dim, 'device': str(detector.device)}
+
+
+def time_ros_work(frame: np.ndarray, keypoints: int = 500, dim: int = 256,
+                  repeats: int = 50) -> dict:
+    """Time the node's own per-frame work at `keypoints` x `dim`, without DDS or detector."""
+    rng = np.random.default_rng(0)
+    height, width = frame.shape[:2]
+    xy = (rng.random((keypoints, 2)) * (width - 1, height - 1)).astype(np.float32)
+    scores = np.sort(rng.random(keypoints).astype(np.float32))[::-1]
+    desc = rng.standard_normal((keypoints, dim)).astype(np.float32)
+    desc /= np.linalg.norm(desc, axis=1, keepdims=True)
+    src = image_from_rgb(Image(), frame, 'rgb8')
+
+    def convert():
+        to_detector_image(src)
+
+    def build():
+        kp = messages.keypoint_array(src.header, width, height, xy, scores)
+        dm = messages.descriptor_array(src.header, desc, 'vgg16', 'pool3')
+        return kp, dm
+
+    kp_msg, desc_msg = build()
+
+    def serialise():
+        serialize_message(kp_msg)
+        serialize_message(desc_msg)
+
+    kp_bytes, desc_bytes = serialize_message(kp_msg), serialize_message(desc_msg)
+
+    def deserialise():
+        deserialize_message(kp_bytes, KeypointArray)
+        deserialize_message(desc_bytes, DescriptorArray)
+
+    out = {}
+    for name, fn in (('convert_image', convert), ('build_messages', build),
+                     ('serialise_outputs', serialise), ('deserialise_outputs', deserialise)):
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        out[name + '_ms'] = _ms(times, 50)
+    return out
+
+
+class NodeUnderTest:
+    """The real node as a child process, in its own namespace."""
+
+    def __init__(self, namespace: str, preset: str, overrides: dict, log: Path) -> None:
+        args = ['-p', f'preset:={preset}', '-r', f'__ns:={namespace}',
+                '-p', 'diagnostics_period:=0.5']
+        for key, value in overrides.items():
+            args += ['-p', f'{key}:={value}']
+        self.log = open(log, 'w')
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'elf_ros.ros.node', '--ros-args', *args],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(2)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def handshake(probe: Probe, msg: Image, timeout: float) -> None:
+    """Send until the first answer: a reader may match a moment after the writer sees it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe.wait(probe.send(msg), 2.0):
+            return
+    raise RuntimeError(f'no answer from the node within {timeout:.0f} s')
+
+
+def measure_latency(probe: Probe, msgs: list[Image], count: int, timeout: float) -> list[float]:
+    """Frames sent one at a time, each after the previous answer: latency without queueing."""
+    latencies = []
+    for i in range(count):
+        stamp = probe.send(msgs[i % len(msgs)])
+        if not probe.wait(stamp, timeout):
+            raise RuntimeError(f'no answer within {timeout} s')
+        latencies.append((probe.arrivals[stamp] - stamp) * 1e-9)
+    return latencies
+
+
+def measure_rate(probe: Probe, msgs: list[Image], rate: float, seconds: float,
+                 drain: float) -> dict:
+    """Publish at `rate` for `seconds`: share of frames answered and latency percentiles."""
+    stamps = []
+    period = 1.0 / rate
+    start = next_time = time.monotonic()
+    while time.monotonic() - start < seconds:
+        time.sleep(max(0.0, next_time - time.monotonic()))
+        next_time += period
+        stamps.append(probe.send(msgs[len(stamps) % len(msgs)]))
+    time.sleep(drain)
+    answered = [s for s in stamps if s in probe.arrivals]
+    lat = [(probe.arrivals[s] - s) * 1e-9 for s in answered]
+    half = len(lat) // 2
+    return {'rate_hz': rate, 'sent': len(stamps), 'answered': len(answered),
+            'p50_ms': _ms(lat, 50), 'p99_ms': _ms(lat, 99),
+            # Backlog would show as latency growing over the run.
+            'first_half_p50_ms': _ms(lat[:half], 50), 'second_half_p50_ms': _ms(lat[half:], 50)}
+
+
+def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args) -> dict:
+    load = ', '.join(f'{v:.1f}' for v in os.getloadavg())
+    print(f'\n== {preset} {overrides or ""} (load average before: {load})', flush=True)
+    alone = time_detector(preset, overrides, frames, args.repeats)
+    print(f'detector alone: p50 {alone["p50_ms"]} ms, {alone["keypoints"]:.0f} keypoints, '
+          f'{alone["descriptor_dim"]}-D on {alone["device"]}', flush=True)
+    namespace = f'/bench{os.getpid()}_{preset}'
+    msgs = [image_from_rgb(Image(), f, 'rgb8') for f in frames]
+    for m in msgs:
+        m.header.frame_id = 'camera'
+    node = NodeUnderTest(namespace, preset, overrides, args.out / f'node_{preset}.log')
+    probe = Probe(namespace)
+    probe.start()
+    try:
+        deadline = time.monotonic() + 120
+        # Both directions discovered: our frames reach the node and its answers reach us.
+        while (probe.publisher.get_subscription_count() == 0
+               or probe.node.count_publishers(f'{namespace}/keypoints') == 0):
+            if time.monotonic() > deadline or node.proc.poll() is not None:
+                raise RuntimeError(f'node did not start; see {node.log.name}')
+            time.sleep(0.05)
+        frame_s = alone['p50_ms'] * 1e-3
+        timeout = max(30.0, 20 * frame_s)
+        handshake(probe, msgs[0], 60 + timeout)
+        measure_latency(probe, msgs, 2, timeout)  # warm-up
+        latency = measure_latency(probe, msgs, args.repeats, timeout)
+        time.sleep(1.2)  # a diagnostics period covering these frames
+        node_detect_p50 = float(probe.diagnostics.get('detection_latency_p50_ms', 'nan'))
+        e2e = {'p50_ms': _ms(latency, 50), 'p99_ms': _ms(latency, 99),
+               'node_detection_p50_ms': node_detect_p50,
+               'overhead_p50_ms': round(_ms(latency, 50) - node_detect_p50, 1)}
+        print(f'end to end: p50 {e2e["p50_ms"]} ms, p99 {e2e["p99_ms"]} ms; node detection p50 '
+              f'{node_detect_p50} ms -> ROS overhead {e2e["overhead_p50_ms"]} ms', flush=True)
+        sweep = []
+        for factor in args.rate_factors:
+            rate = round(factor / frame_s, 2)
+            row = measure_rate(probe, msgs, rate, max(args.sweep_seconds, 6 * frame_s),
+                               drain=max(2.0, 3 * frame_s))
+            sweep.append(row)
+            print(f'input {rate} Hz: answered {row["answered"]}/{row["sent"]}, p50 '
+                  f'{row["p50_ms"]} ms (first half {row["first_half_p50_ms"]}, second half '
+                  f'{row["second_half_p50_ms"]}), p99 {row["p99_ms"]} ms', flush=True)
+        kept_up = [r['rate_hz'] for r in sweep if r['answered'] >= 0.95 * r['sent']]
+        return {'preset': preset, 'overrides': overrides, 'detector_alone': alone,
+                'end_to_end': e2e, 'rate_sweep': sweep,
+                'max_sustained_rate_hz': max(kept_up, default=0.0),
+                'keypoints_per_frame': float(np.mean(list(probe.counts.values())))}
+    finally:
+        probe.stop()
+        node.stop()
+
+
+def default_presets() -> list[str]:
+    """ELF-VGG when its ImageNet weights load here, else the same network with random weights."""
+    try:
+        ElfDetector(load_preset('vgg16', device='cpu'))
+        return ['vgg16', 'efficientnet_lite0']
+    except Exception:  # noqa: B902 - offline: no torchvision download possible
+        return ['random', 'efficientnet_lite0']
+
+
+def print_table(results: list[dict], ros_work: dict) -> None:
+    print('\n| preset | size | keypoints | D | detector alone p50 | end-to-end p50 / p99 | '
+          'node detection p50 | ROS overhead p50 | max sustained input |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for r in results:
+        a, e = r['detector_alone'], r['end_to_end']
+        print(f"| {r['preset']} | {r['size']} | {r['keypoints_per_frame']:.0f} | "
+              f"{a['descriptor_dim']} | {a['p50_ms']} ms | {e['p50_ms']} / {e['p99_ms']} ms | "
+              f"{e['node_detection_p50_ms']} ms | {e['overhead_p50_ms']} ms | "
+              f"{r['max_sustained_rate_hz']} Hz |")
+    print('\nnode per-frame work alone, 640x480 rgb8 in, 500 keypoints x 256-D out (p50): ' +
+          ', '.join(f'{k[:-3]} {v} ms' for k, v in ros_work.items()))
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--presets', default='',
+                        help='comma-separated presets (default: vgg16 or, offline, random; '
+                             'and efficientnet_lite0)')
+    parser.add_argument('--size', default='640x480', help='input image size WxH')
+    parser.add_argument('--device', default='auto', help='auto | cpu | cuda | cuda:N')
+    parser.add_argument('--repeats', type=int, default=10, help='frames timed per measurement')
+    parser.add_argument('--sweep-seconds', type=float, default=8.0,
+                        help='seconds per input rate of the sweep (at least 6 frames)')
+    parser.add_argument('--rate-factors', default='0.5,0.8,1.2,2.0',
+                        help='input rates to try, as multiples of 1/detector time')
+    parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
+                        help='override a detector parameter, e.g. --set nms_radius=4')
+    parser.add_argument('--out', type=Path, default=Path('out/bench'),
+                        help='folder for node logs')
+    parser.add_argument('--json', type=Path, help='write all numbers to this JSON file')
+    args = parser.parse_args(argv)
+    args.rate_factors = [float(f) for f in args.rate_factors.split(',') if f]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    width, height = (int(v) for v in args.size.lower().split('x'))
+    frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA)
+              for f in read_frames(default_source())]
+    overrides = {'device': args.device, 'input_width': width, 'input_height': height}
+    for item in args.set:
+        key, _, value = item.partition('=')
+        kind = type(getattr(load_preset('random'), key))
+        overrides[key] = value.lower() == 'true' if kind is bool else kind(value)
+    presets = [p for p in args.presets.split(',') if p] or default_presets()
+    ros_work = time_ros_work(frames[0])
+    results = []
+    for preset in presets:
+        result = bench_preset(preset, overrides, frames, args)
+        result['size'] = f'{width}x{height}'
+        results.append(result)
+    print_table(results, ros_work)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({'results': results, 'ros_work': ros_work}, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
