@@ -18,11 +18,11 @@ import numpy as np
 
 from elf_ros.eval import datasets as ds
 from elf_ros.eval.geometry import Size
-from elf_ros.eval.methods import method_names, parse_elf_overrides
+from elf_ros.eval.methods import ELF_PREFIX, method_names, parse_elf_overrides
 from elf_ros.eval.metrics import PIXEL_THRESHOLD
 from elf_ros.eval.plots import bars_per_sequence, draw_matches, sweep_curves
 from elf_ros.eval.report import breakdown, write_reports
-from elf_ros.eval.runner import evaluate, Evaluation, prepare_methods
+from elf_ros.eval.runner import evaluate, Evaluation, MethodStatus, prepare_methods
 
 DEFAULT_METHODS = ('elf-efficientnet_lite0', 'elf-random', 'sift', 'orb', 'akaze', 'kaze',
                    'brisk', 'elf-efficientnet_lite0+sift')
@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='change a detector-config field of every ELF method, e.g. '
                         'nms_radius=4 or input_width=0 (with input_height=0: native size)')
     parser.add_argument('--match-methods', default='',
-                        help='methods drawn in the match figure (default: the first two run)')
+                        help="methods drawn in the match figure, or 'none' (default: the first "
+                        'ELF and the first classical method that ran)')
     parser.add_argument('--no-plots', action='store_true', help='write only the tables')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
     return parser
@@ -158,6 +159,14 @@ def write_plots(evaluation: Evaluation, out: Path, match_methods: list[str]) -> 
     return paths
 
 
+def default_drawn(statuses: list[MethodStatus]) -> list[str]:
+    """Draw the first ELF method next to the first classical one, the comparison users want."""
+    run = [s.name for s in statuses if s.available]
+    elf = [m for m in run if m.startswith(ELF_PREFIX)][:1]
+    classical = [m for m in run if not m.startswith(ELF_PREFIX)][:1]
+    return (elf + classical) or run[:2]
+
+
 def settings_of(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     """Collect what reproduces the numbers: command, parameters, library versions."""
     import torch
@@ -197,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                                        f'Command: `{settings["command"]}`')
     written = [md_path, json_path]
     if not args.no_plots:
-        run = [s.name for s in statuses if s.available]
-        chosen = [m for m in args.match_methods.split(',') if m] or run[:2]
+        chosen = [m for m in args.match_methods.split(',') if m] or default_drawn(statuses)
+        if args.match_methods == 'none':
+            chosen = []
         written += write_plots(evaluation, args.out, chosen)
     print(md_path.read_text())
     print('wrote ' + ', '.join(str(p) for p in written), file=sys.stderr)

@@ -75,7 +75,7 @@ class OpenCVMethod:
 
     name: str
     max_keypoints: int = 500
-    weights: str = '-'
+    weights: str = 'none (hand-crafted)'
 
     def __post_init__(self) -> None:
         cls_name, kwargs = OPENCV_METHODS[self.name]

@@ -72,7 +72,7 @@ def _gray_bgr(img: np.ndarray, levels: int = 16) -> np.ndarray:
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
 
 
-def draw_matches(example: Example, methods: list[str], path: Path, width: int = 800) -> Path:
+def draw_matches(example: Example, methods: list[str], path: Path, width: int = 640) -> Path:
     """
     Draw the pair side by side once per method with its MNN matches.
 
@@ -95,15 +95,15 @@ def draw_matches(example: Example, methods: list[str], path: Path, width: int = 
             p2 = (int(round(f2.keypoints[j][0])) + offset, int(round(f2.keypoints[j][1])))
             cv2.line(canvas, p1, p2, (0, 200, 0) if ok else (0, 0, 230), 1, cv2.LINE_AA)
         label = f'{method}: {int(correct.sum())}/{len(matches)} MNN matches correct'
-        cv2.putText(canvas, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 4)
-        cv2.putText(canvas, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
+        cv2.putText(canvas, label, (10, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (0, 0, 0), 5)
+        cv2.putText(canvas, label, (10, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (255, 255, 255), 2)
         scale = width / canvas.shape[1]
         rows.append(cv2.resize(canvas, (width, int(round(canvas.shape[0] * scale))),
                                interpolation=cv2.INTER_NEAREST))
     if not rows:
         raise ValueError('no method to draw')
     rgb = cv2.cvtColor(np.vstack(rows), cv2.COLOR_BGR2RGB)
-    # A 32-colour palette PNG: a few hundred KB at most even for textured scenes.
-    Image.fromarray(rgb).quantize(colors=32, method=Image.Quantize.MEDIANCUT).save(
+    # A 16-colour palette PNG: about 100 KB even for textured scenes.
+    Image.fromarray(rgb).quantize(colors=16, method=Image.Quantize.MEDIANCUT).save(
         path, optimize=True)
     return path

@@ -128,6 +128,8 @@ def to_json(evaluation: Evaluation, settings: dict[str, Any]) -> dict[str, Any]:
         'summary': summary_table(evaluation),
         'per_sequence': {d: breakdown(evaluation, d, lambda r: r.sequence)
                          for d in evaluation.datasets},
+        'per_sweep_value': {d: breakdown(evaluation, d, lambda r: r.param)
+                            for d, param in evaluation.datasets.items() if param},
         'pairs': [{**{k: v for k, v in asdict(r).items() if k != 'scores'},
                    **r.scores.as_dict()} for r in evaluation.records],
     })

@@ -33,6 +33,8 @@ def test_sweep_writes_curves(tmp_path):
                  '--methods', 'orb', '--out', str(tmp_path), '--quiet']) == 0
     assert 'rep % / MS % by scale factor' in (tmp_path / 'results.md').read_text()
     assert (tmp_path / 'scale_sweep.png').is_file()
+    per_value = json.loads((tmp_path / 'results.json').read_text())['per_sweep_value']
+    assert sorted(per_value['scale']['orb']) == ['1.25', '1.5', '1.75', '2.0']
 
 
 def test_bad_arguments_are_reported():
