@@ -83,6 +83,18 @@ def bare_fn(det: ElfDetector, frames: list[np.ndarray]) -> Callable[[], Any]:
     return run
 
 
+def print_profile(fn: Callable[[], Any], title: str, rows: int = 25) -> None:
+    """Print the operators that dominate one call (CPU and CUDA time) to stderr."""
+    from torch.profiler import profile, ProfilerActivity
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=acts) as prof:
+        fn()
+    key = 'cuda_time_total' if torch.cuda.is_available() else 'cpu_time_total'
+    print(f'# profile of {title}\n' + prof.key_averages().table(sort_by=key, row_limit=rows),
+          file=sys.stderr)
+
+
 def opencv_fn(kind: str, frames: list[np.ndarray]) -> Callable[[], Any]:
     grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
     det = cv2.SIFT_create() if kind == 'sift' else cv2.ORB_create(nfeatures=500)
@@ -92,7 +104,7 @@ def opencv_fn(kind: str, frames: list[np.ndarray]) -> Callable[[], Any]:
 def build(preset: str, args: argparse.Namespace) -> tuple[ElfDetector, str]:
     """Build a preset at the benchmark size; fall back to random weights if needed."""
     overrides = dict(device=args.device, half_precision=args.half, input_width=args.width,
-                     input_height=args.height)
+                     input_height=args.height, cuda_graphs=not args.no_cuda_graphs)
     try:
         return ElfDetector(load_preset(preset, **overrides)), load_preset(preset).weights
     except WeightsError as exc:
@@ -116,10 +128,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         full = time_ms(lambda d=det: d.detect(frames), args.repeats, args.warmup, sync)
         bare = time_ms(bare_fn(det, frames), args.repeats, args.warmup, sync)
         n = len(det.detect(frames)[0])
+        if args.profile:
+            print_profile(lambda d=det: d.detect(frames), preset)
         c = det.config
         rows.append(dict(method=f'elf-{preset}', weights=weights,
                          layers=f'{det.backbone.detection_layer}/{det.backbone.description_layer}',
-                         precision='fp16' if det.half else 'fp32',
+                         precision=('fp16' if det.half else 'fp32') + (
+                             '+graph' if det._graphs is not None else ''),
                          full_ms=full / args.batch, bare_ms=bare / args.batch,
                          keypoints=n, shift_averaging=c.shift_averaging))
         del det
@@ -173,9 +188,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N'")
     p.add_argument('--half', action='store_true', help='float16 network on CUDA')
+    p.add_argument('--no-cuda-graphs', action='store_true', help='run CUDA eagerly (no graphs)')
     p.add_argument('--threads', type=int, default=0, help='torch/OpenCV CPU threads (0 = keep)')
     p.add_argument('--image', default=None, help='photo to time on (default: Oxford graf)')
     p.add_argument('--json', default=None, help='also write the result as JSON here')
+    p.add_argument('--profile', action='store_true', help='print an operator profile per preset')
     return p.parse_args(argv)
 
 

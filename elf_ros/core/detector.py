@@ -16,18 +16,21 @@ import torch.nn.functional as F  # noqa: N812 - conventional alias
 
 from elf_ros.core.backbones import build_backbone
 from elf_ros.core.config import ConfigError, DetectorConfig, RUNTIME_FIELDS
+from elf_ros.core.cuda_graph import GraphCache
 from elf_ros.core.postprocess import (
     blur_uint8,
     gaussian_kernel1d,
     histogram256,
     kapur_threshold,
-    nms,
+    nms_rounds,
     sample_descriptors,
     select_topk,
 )
 from elf_ros.core.saliency import elf_saliency, shift_offsets
 
 MIN_SIDE = 8
+# NMS rounds inside a CUDA graph; real images need about 4, more falls back to the exact loop.
+GRAPH_NMS_ROUNDS = 8
 
 
 @dataclass
@@ -78,6 +81,8 @@ class ElfDetector:
         self._std = torch.tensor(self.backbone.std, device=self.device).view(1, 3, 1, 1)
         self._offsets = shift_offsets(self.config.shift_averaging,
                                       self.backbone.detection_stride)
+        use_graphs = self.device.type == 'cuda' and self.config.cuda_graphs
+        self._graphs = GraphCache(self.device) if use_graphs else None
         self._make_kernels()
 
     # --- public API ----------------------------------------------------------------------------
@@ -95,6 +100,8 @@ class ElfDetector:
                 + ', '.join(sorted(RUNTIME_FIELDS)))
         self.config = self.config.replace(**changes).validate()
         self._make_kernels()
+        if self._graphs is not None:
+            self._graphs.clear()              # captured graphs hold the old parameters
 
     def detect(self, images: Sequence[np.ndarray], return_saliency: bool = False
                ) -> list[ElfResult]:
@@ -102,9 +109,10 @@ class ElfDetector:
         arrays = [self._check_image(i, img) for i, img in enumerate(images)]
         results: list[ElfResult | None] = [None] * len(arrays)
         for net_size, members in self._group(arrays).items():
-            x = torch.cat([self._upload(arrays, idx, net_size) for idx in members.values()])
             order = [i for idx in members.values() for i in idx]
-            out = self._run(x, [arrays[i].shape[:2] for i in order], return_saliency)
+            packed, sal = self._run_group(arrays, members, net_size)
+            src_sizes = [arrays[i].shape[:2] for i in order]
+            out = self._unpack(packed, sal if return_saliency else None, src_sizes, net_size)
             for i, res in zip(order, out, strict=True):
                 results[i] = res
         return results  # type: ignore[return-value]
@@ -153,8 +161,11 @@ class ElfDetector:
                 ) -> torch.Tensor:
         """Stack same-shape uint8 images, upload, and resize on the device -> (B, 3, h, w)."""
         batch = torch.from_numpy(np.stack([arrays[i] for i in idx]))
-        x = batch.to(self.device, non_blocking=True)
-        x = x.unsqueeze(-1).expand(*x.shape, 3) if x.dim() == 3 else x
+        return self._prepare(batch.to(self.device, non_blocking=True), net_size)
+
+    def _prepare(self, u8: torch.Tensor, net_size: tuple[int, int]) -> torch.Tensor:
+        """(B, H, W[, 3]) uint8 on the device -> (B, 3, h, w) float32 at the network size."""
+        x = u8.unsqueeze(-1).expand(*u8.shape, 3) if u8.dim() == 3 else u8
         x = x.permute(0, 3, 1, 2).float()
         if tuple(x.shape[-2:]) != net_size:
             x = F.interpolate(x, size=net_size, mode='bilinear', align_corners=False)
@@ -167,35 +178,63 @@ class ElfDetector:
             return (x - mean) / std.clamp_min(1e-6)
         return (x / 255.0 - self._mean) / self._std
 
-    def _run(self, x: torch.Tensor, src_sizes: list[tuple[int, int]], return_saliency: bool
-             ) -> list[ElfResult]:
+    def _run_group(self, arrays: list[np.ndarray], members: dict[tuple[int, ...], list[int]],
+                   net_size: tuple[int, int]) -> tuple[np.ndarray, torch.Tensor]:
+        """Run one network-size group: a CUDA graph when possible, else eagerly."""
+        if self._graphs is not None and len(members) == 1:
+            idx = next(iter(members.values()))
+            batch = torch.from_numpy(np.stack([arrays[i] for i in idx]))
+            key = (tuple(batch.shape), net_size)
+            packed, sal, unfinished = self._graphs.run(
+                key, lambda u8: self._pipeline(self._prepare(u8, net_size), GRAPH_NMS_ROUNDS),
+                batch)
+            packed = packed.cpu().numpy()
+            if not packed[:, 0, 2].any():          # NMS finished within the captured rounds
+                return packed, sal
+        x = torch.cat([self._upload(arrays, idx, net_size) for idx in members.values()])
+        packed, sal, _unfinished = self._pipeline(x, None)
+        return packed.cpu().numpy(), sal
+
+    def _pipeline(self, x: torch.Tensor, nms_rounds_max: int | None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """
+        Network-size float images -> (packed results, saliency, NMS-unfinished flag).
+
+        Packed row 0 of each image holds (count, threshold, unfinished); rows 1.. hold
+        x, y (network pixels), score, descriptor. No host sync unless ``nms_rounds_max`` is None.
+        """
         c = self.config
         h, w = x.shape[-2:]
-        x = self._normalise(x)
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = self._normalise(x).contiguous(memory_format=torch.channels_last)
         if self.half:
             x = x.half()
         sal, desc_map = elf_saliency(self.network, x, self._offsets)
         q = torch.floor(sal * 255.0)
         thr = kapur_threshold(histogram256(blur_uint8(q, self._k_thr))).to(torch.float32)
         den = torch.maximum(blur_uint8(q, self._k_noise), thr.view(-1, 1, 1))
-        kept = nms(den, den > thr.view(-1, 1, 1), c.nms_radius)
+        kept, unfinished = nms_rounds(den, den > thr.view(-1, 1, 1), c.nms_radius,
+                                      nms_rounds_max)
         xy, score, count = select_topk(den, kept, c.border, c.max_keypoints)
         desc = sample_descriptors(desc_map, xy, w, h)
-        scale = torch.tensor([[sw / w, sh / h] for sh, sw in src_sizes],
-                             dtype=torch.float32, device=self.device).view(-1, 1, 2)
-        xy_src = (xy + 0.5) * scale - 0.5
-        head = torch.zeros(len(src_sizes), 1, 3 + desc.shape[-1], device=self.device)
+        head = torch.zeros(x.shape[0], 1, 3 + desc.shape[-1], device=self.device)
         head[:, 0, 0] = count.to(torch.float32)
         head[:, 0, 1] = thr / 255.0
-        rows = torch.cat((xy_src, (score / 255.0).unsqueeze(-1), desc), dim=-1)
-        packed = torch.cat((head, rows), dim=1).cpu().numpy()
-        maps = self._saliency_maps(sal, src_sizes) if return_saliency else [None] * len(packed)
+        head[:, 0, 2] = unfinished.to(torch.float32)
+        rows = torch.cat((xy, (score / 255.0).unsqueeze(-1), desc), dim=-1)
+        return torch.cat((head, rows), dim=1), sal, unfinished
+
+    def _unpack(self, packed: np.ndarray, sal: torch.Tensor | None,
+                src_sizes: list[tuple[int, int]], net_size: tuple[int, int]
+                ) -> list[ElfResult]:
+        """Split packed rows into results; map keypoints from network to source pixels."""
+        maps = self._saliency_maps(sal, src_sizes) if sal is not None else [None] * len(packed)
         out = []
-        for p, smap in zip(packed, maps, strict=True):
+        for p, smap, (sh, sw) in zip(packed, maps, src_sizes, strict=True):
             n = int(p[0, 0])
             body = p[1:n + 1]
-            out.append(ElfResult(np.ascontiguousarray(body[:, :2]),
+            scale = np.array([sw / net_size[1], sh / net_size[0]], np.float32)
+            xy = (body[:, :2] + 0.5) * scale - 0.5 if net_size != (sh, sw) else body[:, :2]
+            out.append(ElfResult(np.ascontiguousarray(xy, dtype=np.float32),
                                  np.ascontiguousarray(body[:, 2]),
                                  np.ascontiguousarray(body[:, 3:]), smap, float(p[0, 1])))
         return out

@@ -53,10 +53,16 @@ def blur_uint8(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 
 def histogram256(img: torch.Tensor) -> torch.Tensor:
-    """Per-image 256-bin histogram of an integer-valued (B, H, W) map, on its device."""
+    """
+    Per-image 256-bin histogram of an integer-valued (B, H, W) map, on its device.
+
+    A scatter-add into a fixed-size buffer (unlike bincount it never syncs with the host, so
+    it can be captured in a CUDA graph).
+    """
     b = img.shape[0]
     idx = img.reshape(b, -1).long() + 256 * torch.arange(b, device=img.device).view(b, 1)
-    return torch.bincount(idx.reshape(-1), minlength=256 * b).view(b, 256)
+    hist = torch.zeros(b * 256, dtype=torch.int64, device=img.device)
+    return hist.index_add_(0, idx.reshape(-1), torch.ones_like(idx.reshape(-1))).view(b, 256)
 
 
 def kapur_threshold(hist: torch.Tensor) -> torch.Tensor:
@@ -116,8 +122,7 @@ def nms_keys(score: torch.Tensor) -> torch.Tensor:
     return score.to(torch.float64).reshape(b, n) * n + rank
 
 
-def nms(score: torch.Tensor, candidates: torch.Tensor, radius: int,
-        check_every: int = 1) -> torch.Tensor:
+def nms(score: torch.Tensor, candidates: torch.Tensor, radius: int) -> torch.Tensor:
     """
     Greedy NMS (SuperPoint semantics) by iterated window maxima; returns the kept mask.
 
@@ -127,24 +132,36 @@ def nms(score: torch.Tensor, candidates: torch.Tensor, radius: int,
     kept (no earlier point can suppress it); its undecided neighbours are then suppressed.
     Each round decides at least the best undecided point, so this equals the greedy result.
     """
+    kept, _unfinished = nms_rounds(score, candidates, radius, None)
+    return kept
+
+
+def nms_rounds(score: torch.Tensor, candidates: torch.Tensor, radius: int, rounds: int | None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    Run :func:`nms` for a fixed number of rounds (None = until done; syncs every round).
+
+    Returns (kept, unfinished): ``unfinished`` is a 0-d bool tensor, True when undecided points
+    remain. A fixed count never syncs with the host, so it can live in a CUDA graph; the caller
+    checks ``unfinished`` with the results and falls back to the exact loop when needed.
+    """
     b, h, w = score.shape
     if radius == 0:
-        return candidates.clone()
+        return candidates.clone(), torch.zeros((), dtype=torch.bool, device=score.device)
     key = nms_keys(score).view(b, h, w)
     neg = torch.full_like(key, -1.0)
     undecided = candidates.clone()
     kept = torch.zeros_like(candidates)
-    rounds = 0
-    while True:
+    done = 0
+    while rounds is None or done < rounds:
         live = torch.where(undecided | kept, key, neg)
-        win = _max_window(live, radius)
-        new = undecided & (key == win)
+        new = undecided & (key == _max_window(live, radius))
         kept |= new
-        hit = _max_window(new.to(torch.uint8), radius, 0) > 0
-        undecided &= ~hit
-        rounds += 1
-        if rounds % check_every == 0 and not bool(undecided.any()):
-            return kept
+        undecided &= ~(_max_window(new.to(torch.uint8), radius, 0) > 0)
+        done += 1
+        if rounds is None and not bool(undecided.any()):
+            break
+    return kept, undecided.any()
 
 
 def select_topk(score: torch.Tensor, kept: torch.Tensor, border: int, k: int

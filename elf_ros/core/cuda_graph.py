@@ -1,0 +1,60 @@
+"""
+CUDA graphs of the whole device pipeline, one per input shape.
+
+At batch 1 the GPU work of ELF-VGG takes about as long as Python takes to launch its few hundred
+kernels one by one; replaying a captured graph launches them all at once. The pipeline is
+captured from the uint8 input buffer to the packed results, so a call is: copy the frames in,
+replay, copy the results out.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+Pipeline = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
+
+
+class CapturedPipeline:
+    """One captured graph: a static input buffer and the static outputs it writes."""
+
+    def __init__(self, fn: Pipeline, example: torch.Tensor, device: torch.device,
+                 warmup: int = 3) -> None:
+        self.input = torch.empty(example.shape, dtype=example.dtype, device=device)
+        self.input.copy_(example)
+        side = torch.cuda.Stream(device=device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(warmup):           # lets cuDNN pick its algorithms before capture
+                fn(self.input)
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.outputs = fn(self.input)
+
+    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Run on new data of the captured shape; outputs are valid until the next call."""
+        self.input.copy_(batch, non_blocking=True)
+        self.graph.replay()
+        return self.outputs
+
+
+class GraphCache:
+    """Captured pipelines keyed by input shape; cleared when the pipeline's parameters change."""
+
+    def __init__(self, device: torch.device, max_entries: int = 8) -> None:
+        self.device = device
+        self.max_entries = max_entries
+        self._entries: dict[tuple, CapturedPipeline] = {}
+
+    def run(self, key: tuple, fn: Pipeline, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Replay the graph for ``key``, capturing it first (with ``batch``) when new."""
+        entry = self._entries.get(key)
+        if entry is None:
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            entry = self._entries[key] = CapturedPipeline(fn, batch, self.device)
+        return entry(batch)
+
+    def clear(self) -> None:
+        self._entries.clear()
