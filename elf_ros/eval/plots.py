@@ -93,10 +93,11 @@ def draw_matches(example: Example, methods: list[str], path: Path, width: int = 
         for (i, j), ok in zip(matches, correct, strict=True):
             p1 = tuple(int(round(v)) for v in f1.keypoints[i])
             p2 = (int(round(f2.keypoints[j][0])) + offset, int(round(f2.keypoints[j][1])))
-            cv2.line(canvas, p1, p2, (0, 200, 0) if ok else (0, 0, 230), 1, cv2.LINE_AA)
+            cv2.line(canvas, p1, p2, (0, 220, 0) if ok else (0, 0, 255), 1, cv2.LINE_AA)
         label = f'{method}: {int(correct.sum())}/{len(matches)} MNN matches correct'
-        cv2.putText(canvas, label, (10, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (0, 0, 0), 5)
-        cv2.putText(canvas, label, (10, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (255, 255, 255), 2)
+        cv2.rectangle(canvas, (0, 0), (canvas.shape[1], 48), (0, 0, 0), -1)
+        cv2.putText(canvas, label, (10, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 2,
+                    cv2.LINE_AA)
         scale = width / canvas.shape[1]
         rows.append(cv2.resize(canvas, (width, int(round(canvas.shape[0] * scale))),
                                interpolation=cv2.INTER_NEAREST))
