@@ -8,14 +8,16 @@ Start elf_node (and optionally rviz2) with a params file.
   ros2 launch elf_ros elf.launch.py device:=cuda log_level:=debug rviz:=true
 
 Launch arguments given here override the params file; empty ones leave it alone.
+The camera driver gains from the same Fast DDS profile (fastdds_profile) when it runs in its
+own process: large frames then travel through shared memory.
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description import LaunchDescription
-from launch.substitutions import LaunchConfiguration
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 import yaml
 
@@ -63,6 +65,16 @@ def generate_launch_description():
                               description='debug | info | warn | error | fatal'),
         DeclareLaunchArgument('rviz', default_value='false',
                               description='Also start rviz2 with config/elf.rviz'),
+        DeclareLaunchArgument(
+            'fastdds_profile',
+            default_value=EnvironmentVariable(
+                'FASTDDS_DEFAULT_PROFILES_FILE',
+                default_value=os.path.join(share, 'config', 'fastdds_large_frames.xml')),
+            description='Fast DDS XML profile for the launched processes (default: yours if '
+                        'FASTDDS_DEFAULT_PROFILES_FILE is set, else a 16 MB shared-memory '
+                        'segment so 640x480 frames avoid fragmented UDP; see docs/node.md)'),
+        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
+                               LaunchConfiguration('fastdds_profile')),
         OpaqueFunction(function=_node),
         Node(package='rviz2', executable='rviz2', name='rviz2',
              arguments=['-d', os.path.join(share, 'config', 'elf.rviz')],

@@ -39,6 +39,9 @@ if ! python3 -c 'import rclpy, elf_ros.msg' >/dev/null 2>&1; then
 fi
 cd "$root"
 mkdir -p "$out"
+# 640x480 frames exceed Fast DDS's default 512 KB shared-memory segment and would go over UDP in
+# fragments (slower, and lossy with best effort); this profile keeps them in shared memory.
+export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$root/config/fastdds_large_frames.xml}"
 
 pids=()
 cleanup() {

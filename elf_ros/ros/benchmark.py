@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import json
 import os
 from pathlib import Path
+import re
 import subprocess
 import sys
 import threading
@@ -37,6 +38,9 @@ from elf_ros.msg import DescriptorArray, KeypointArray
 from elf_ros.ros import messages
 from elf_ros.ros.image_conversion import image_from_rgb, to_detector_image
 from elf_ros.ros.replay import default_source, read_frames
+
+FASTDDS_PROFILE = Path(__file__).resolve().parents[2] / 'config' / 'fastdds_large_frames.xml'
+_FRAME_LINE = re.compile(r'frame (\d+\.\d{9}) on .*detect_ms=([\d.]+) in_node_ms=([\d.]+)')
 
 
 def _ms(values, q: float) -> float:
@@ -100,7 +104,8 @@ class Probe:
 def time_detector(preset: str, overrides: dict, frames: list[np.ndarray], repeats: int) -> dict:
     """Detector alone, in this process: p50 seconds per frame and keypoints per frame."""
     detector = ElfDetector(load_preset(preset, **overrides))
-    detector.detect(frames[:1])  # warm-up
+    for frame in frames[:3]:  # warm-up (first calls pick kernels)
+        detector.detect([frame])
     times, counts = [], []
     for i in range(repeats):
         start = time.perf_counter()
@@ -159,14 +164,28 @@ class NodeUnderTest:
     """The real node as a child process, in its own namespace."""
 
     def __init__(self, namespace: str, preset: str, overrides: dict, log: Path) -> None:
+        # Debug level for the node's logger only: one line per frame with its detection time.
+        logger = namespace.strip('/').replace('/', '.') + '.elf_node'
         args = ['-p', f'preset:={preset}', '-r', f'__ns:={namespace}',
-                '-p', 'diagnostics_period:=0.5']
+                '-p', 'diagnostics_period:=0.5', '--log-level', f'{logger}:=debug']
         for key, value in overrides.items():
             args += ['-p', f'{key}:={value}']
         self.log = open(log, 'w')
         self.proc = subprocess.Popen(
             [sys.executable, '-m', 'elf_ros.ros.node', '--ros-args', *args],
             stdout=self.log, stderr=subprocess.STDOUT)
+
+    def detection_times(self) -> dict[int, tuple[float, float]]:
+        """Per frame stamp (ns): seconds in the detector and in the node (callback->published)."""
+        self.log.flush()
+        times = {}
+        for line in Path(self.log.name).read_text().splitlines():
+            match = _FRAME_LINE.search(line)
+            if match:
+                sec, nsec = match.group(1).split('.')
+                times[int(sec) * 10**9 + int(nsec)] = (float(match.group(2)) * 1e-3,
+                                                       float(match.group(3)) * 1e-3)
+        return times
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -187,15 +206,21 @@ def handshake(probe: Probe, msg: Image, timeout: float) -> None:
     raise RuntimeError(f'no answer from the node within {timeout:.0f} s')
 
 
-def measure_latency(probe: Probe, msgs: list[Image], count: int, timeout: float) -> list[float]:
-    """Frames sent one at a time, each after the previous answer: latency without queueing."""
-    latencies = []
+def measure_latency(probe: Probe, msgs: list[Image], count: int,
+                    timeout: float) -> tuple[dict[int, float], int]:
+    """
+    Send frames one at a time, each after the previous answer: latency without queueing.
+
+    Returns the latency by frame stamp and how many frames got no answer in `timeout` (lost).
+    """
+    latencies, lost = {}, 0
     for i in range(count):
         stamp = probe.send(msgs[i % len(msgs)])
-        if not probe.wait(stamp, timeout):
-            raise RuntimeError(f'no answer within {timeout} s')
-        latencies.append((probe.arrivals[stamp] - stamp) * 1e-9)
-    return latencies
+        if probe.wait(stamp, timeout):
+            latencies[stamp] = (probe.arrivals[stamp] - stamp) * 1e-9
+        else:
+            lost += 1
+    return latencies, lost
 
 
 def measure_rate(probe: Probe, msgs: list[Image], rate: float, seconds: float,
@@ -228,7 +253,8 @@ def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args) -
     msgs = [image_from_rgb(Image(), f, 'rgb8') for f in frames]
     for m in msgs:
         m.header.frame_id = 'camera'
-    node = NodeUnderTest(namespace, preset, overrides, args.out / f'node_{preset}.log')
+    node = NodeUnderTest(namespace, preset, {**overrides, 'input_reliability': args.input_qos},
+                         args.out / f'node_{preset}.log')
     probe = Probe(namespace)
     probe.start()
     try:
@@ -240,17 +266,28 @@ def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args) -
                 raise RuntimeError(f'node did not start; see {node.log.name}')
             time.sleep(0.05)
         frame_s = alone['p50_ms'] * 1e-3
-        timeout = max(30.0, 20 * frame_s)
+        timeout = 5.0 + 5 * frame_s
         handshake(probe, msgs[0], 60 + timeout)
         measure_latency(probe, msgs, 2, timeout)  # warm-up
-        latency = measure_latency(probe, msgs, args.repeats, timeout)
-        time.sleep(1.2)  # a diagnostics period covering these frames
-        node_detect_p50 = float(probe.diagnostics.get('detection_latency_p50_ms', 'nan'))
-        e2e = {'p50_ms': _ms(latency, 50), 'p99_ms': _ms(latency, 99),
-               'node_detection_p50_ms': node_detect_p50,
-               'overhead_p50_ms': round(_ms(latency, 50) - node_detect_p50, 1)}
-        print(f'end to end: p50 {e2e["p50_ms"]} ms, p99 {e2e["p99_ms"]} ms; node detection p50 '
-              f'{node_detect_p50} ms -> ROS overhead {e2e["overhead_p50_ms"]} ms', flush=True)
+        latency, lost = measure_latency(probe, msgs, args.repeats, timeout)
+        if not latency:
+            raise RuntimeError(f'all {lost} frames lost; see {node.log.name}')
+        time.sleep(0.5)  # let the node's log catch up
+        detect = node.detection_times()
+        paired = [(lat, *detect[s]) for s, lat in latency.items() if s in detect]
+        overhead = [lat - det for lat, det, _ in paired]
+        e2e = {'p50_ms': _ms(list(latency.values()), 50),
+               'p99_ms': _ms(list(latency.values()), 99),
+               'node_detection_p50_ms': _ms([det for _, det, _ in paired], 50),
+               # overhead = in the node around the detector + DDS both ways (and callbacks)
+               'in_node_p50_ms': _ms([node - det for _, det, node in paired], 50),
+               'dds_p50_ms': _ms([lat - node for lat, _, node in paired], 50),
+               'overhead_p50_ms': _ms(overhead, 50), 'overhead_p99_ms': _ms(overhead, 99),
+               'lost': lost}
+        print(f'end to end: p50 {e2e["p50_ms"]} ms, p99 {e2e["p99_ms"]} ms; same frames in the '
+              f'detector {e2e["node_detection_p50_ms"]} ms -> ROS overhead p50 '
+              f'{e2e["overhead_p50_ms"]} ms, p99 {e2e["overhead_p99_ms"]} ms (in the node '
+              f'{e2e["in_node_p50_ms"]} ms, DDS + callbacks {e2e["dds_p50_ms"]} ms)', flush=True)
         sweep = []
         for factor in args.rate_factors:
             rate = round(factor / frame_s, 2)
@@ -264,10 +301,43 @@ def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args) -
         return {'preset': preset, 'overrides': overrides, 'detector_alone': alone,
                 'end_to_end': e2e, 'rate_sweep': sweep,
                 'max_sustained_rate_hz': max(kept_up, default=0.0),
-                'keypoints_per_frame': float(np.mean(list(probe.counts.values())))}
+                'keypoints_per_frame': float(np.mean(list(probe.counts.values()))),
+                'frames_timed': args.repeats}
     finally:
         probe.stop()
         node.stop()
+
+
+def transport_check(frames: list[np.ndarray], out: Path, count: int = 15) -> dict:
+    """
+    Share of frames lost between processes per input QoS (fast detector, so none superseded).
+
+    Frames go one at a time, each after the previous answer or a 3 s timeout.
+    """
+    result = {}
+    msgs = [image_from_rgb(Image(), f, 'rgb8') for f in frames]
+    for qos in ('best_effort', 'reliable'):
+        namespace = f'/bench{os.getpid()}_qos_{qos}'
+        node = NodeUnderTest(namespace, 'random', {'input_width': 160, 'input_height': 120,
+                                                   'input_reliability': qos, 'device': 'cpu'},
+                             out / f'node_qos_{qos}.log')
+        probe = Probe(namespace)
+        probe.start()
+        try:
+            while (probe.publisher.get_subscription_count() == 0
+                   or probe.node.count_publishers(f'{namespace}/keypoints') == 0):
+                if node.proc.poll() is not None:
+                    raise RuntimeError(f'node did not start; see {node.log.name}')
+                time.sleep(0.05)
+            time.sleep(1.0)  # let discovery settle on both sides
+            _, lost = measure_latency(probe, msgs, count, 3.0)
+            result[qos] = {'sent': count, 'lost': lost}
+            print(f'transport check, {frames[0].shape[1]}x{frames[0].shape[0]} rgb8, input '
+                  f'{qos}: {lost}/{count} frames lost', flush=True)
+        finally:
+            probe.stop()
+            node.stop()
+    return result
 
 
 def default_presets() -> list[str]:
@@ -281,14 +351,15 @@ def default_presets() -> list[str]:
 
 def print_table(results: list[dict], ros_work: dict) -> None:
     print('\n| preset | size | keypoints | D | detector alone p50 | end-to-end p50 / p99 | '
-          'node detection p50 | ROS overhead p50 | max sustained input |')
-    print('|---|---|---|---|---|---|---|---|---|')
+          'same frames: detector p50 | ROS overhead p50 / p99 | max sustained input | lost |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     for r in results:
         a, e = r['detector_alone'], r['end_to_end']
         print(f"| {r['preset']} | {r['size']} | {r['keypoints_per_frame']:.0f} | "
               f"{a['descriptor_dim']} | {a['p50_ms']} ms | {e['p50_ms']} / {e['p99_ms']} ms | "
-              f"{e['node_detection_p50_ms']} ms | {e['overhead_p50_ms']} ms | "
-              f"{r['max_sustained_rate_hz']} Hz |")
+              f"{e['node_detection_p50_ms']} ms | {e['overhead_p50_ms']} / "
+              f"{e['overhead_p99_ms']} ms | "
+              f"{r['max_sustained_rate_hz']} Hz | {e['lost']}/{r['frames_timed']} |")
     print('\nnode per-frame work alone, 640x480 rgb8 in, 500 keypoints x 256-D out (p50): ' +
           ', '.join(f'{k[:-3]} {v} ms' for k, v in ros_work.items()))
 
@@ -310,6 +381,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--out', type=Path, default=Path('out/bench'),
                         help='folder for node logs')
     parser.add_argument('--json', type=Path, help='write all numbers to this JSON file')
+    parser.add_argument('--input-qos', default='reliable', choices=('reliable', 'best_effort'),
+                        help="the node's input_reliability (default reliable: see docs/node.md,"
+                             ' large best-effort frames are lost between processes here)')
+    parser.add_argument('--no-shm-profile', dest='shm_profile', action='store_false',
+                        help='do not use config/fastdds_large_frames.xml (Fast DDS defaults)')
+    parser.add_argument('--no-transport-check', action='store_true',
+                        help='skip the best-effort vs reliable loss check')
     args = parser.parse_args(argv)
     args.rate_factors = [float(f) for f in args.rate_factors.split(',') if f]
     return args
@@ -317,6 +395,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.shm_profile and 'FASTDDS_DEFAULT_PROFILES_FILE' not in os.environ:
+        # Before any participant exists; the node processes inherit it.
+        os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(FASTDDS_PROFILE)
+    print('Fast DDS profile: ' + os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE', '(none)'))
     args.out.mkdir(parents=True, exist_ok=True)
     width, height = (int(v) for v in args.size.lower().split('x'))
     frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA)
@@ -328,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides[key] = value.lower() == 'true' if kind is bool else kind(value)
     presets = [p for p in args.presets.split(',') if p] or default_presets()
     ros_work = time_ros_work(frames[0])
+    transport = {} if args.no_transport_check else transport_check(frames, args.out)
     results = []
     for preset in presets:
         result = bench_preset(preset, overrides, frames, args)
@@ -336,7 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results, ros_work)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({'results': results, 'ros_work': ros_work}, indent=1))
+        args.json.write_text(json.dumps(
+            {'results': results, 'ros_work': ros_work, 'transport_check': transport,
+             'input_qos': args.input_qos}, indent=1))
     return 0
 
 

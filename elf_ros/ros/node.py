@@ -304,9 +304,15 @@ class ElfNode(Node):
                 continue
             self._publish(camera, frame, image, result, config.backbone,
                           detector.backbone.description_layer)
+            total = time.monotonic() - frame.received
             camera.stats.detection.add(elapsed)
-            camera.stats.end_to_end.add(time.monotonic() - frame.received)
+            camera.stats.end_to_end.add(total)
             camera.stats.output.tick()
+            stamp = frame.msg.header.stamp
+            self.get_logger().debug(
+                f'frame {stamp.sec}.{stamp.nanosec:09d} on {camera.topics.input}: '
+                f'{len(result.keypoints)} keypoints, detect_ms={elapsed * 1e3:.2f} '
+                f'in_node_ms={total * 1e3:.2f}')
 
     def _detect(self, detector: ElfDetector, batch: list, want_saliency: bool) -> list:
         """Results in batch order; on failure, retry one by one so one bad image costs one."""

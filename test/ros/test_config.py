@@ -48,6 +48,14 @@ def test_launch_file_declares_the_documented_arguments():
                 if isinstance(node, ast.Call) and getattr(node.func, 'id', '') ==
                 'DeclareLaunchArgument'}
     assert declared == {'params_file', 'image_topics', 'namespace', 'device', 'log_level',
-                        'rviz'}
+                        'rviz', 'fastdds_profile'}
     assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
                for n in tree.body)
+
+
+def test_fastdds_profile_is_valid_xml_with_a_large_shared_memory_segment():
+    import xml.etree.ElementTree as ET
+    root = ET.parse(REPO / 'config' / 'fastdds_large_frames.xml').getroot()
+    ns = {'d': 'http://www.eprosima.com'}
+    segment = root.find('.//d:transport_descriptor[d:type="SHM"]/d:segment_size', ns)
+    assert int(segment.text) >= 640 * 480 * 3 * 4  # room for several full frames
