@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F  # noqa: N812 - conventional alias
 
+HIST_COPIES = 64
 # OpenCV's fixed kernels for sigma <= 0 and sizes up to 7 (binomial-like).
 _SMALL_GAUSSIAN = {1: (1.0,), 3: (0.25, 0.5, 0.25), 5: (0.0625, 0.25, 0.375, 0.25, 0.0625),
                    7: (0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125)}
@@ -59,10 +60,14 @@ def histogram256(img: torch.Tensor) -> torch.Tensor:
     A scatter-add into a fixed-size buffer (unlike bincount it never syncs with the host, so
     it can be captured in a CUDA graph).
     """
-    b = img.shape[0]
-    idx = img.reshape(b, -1).long() + 256 * torch.arange(b, device=img.device).view(b, 1)
-    hist = torch.zeros(b * 256, dtype=torch.int64, device=img.device)
-    return hist.index_add_(0, idx.reshape(-1), torch.ones_like(idx.reshape(-1))).view(b, 256)
+    b, n = img.shape[0], img[0].numel()
+    copies = HIST_COPIES if img.is_cuda else 1     # spread GPU atomics over sub-histograms
+    sub = torch.arange(n, device=img.device) % copies
+    base = torch.arange(b, device=img.device).view(b, 1) * copies
+    idx = img.reshape(b, n).long() + 256 * (base + sub)
+    hist = torch.zeros(b * copies * 256, dtype=torch.int64, device=img.device)
+    hist.index_add_(0, idx.reshape(-1), torch.ones_like(idx.reshape(-1)))
+    return hist.view(b, copies, 256).sum(dim=1)
 
 
 def kapur_threshold(hist: torch.Tensor) -> torch.Tensor:
