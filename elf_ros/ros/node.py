@@ -37,6 +37,7 @@ from elf_ros.ros.params import (
     config_from_node,
     declare_detector_parameters,
     detector_changes,
+    DETECTOR_FIELDS,
     needs_rebuild,
 )
 from elf_ros.ros.stats import CameraStats
@@ -166,7 +167,6 @@ class ElfNode(Node):
                 self.create_publisher(Image, topics.debug_image, out_qos))
         self._slots = FrameSlots(list(self._cameras))
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._started = time.monotonic()
         self._worker = threading.Thread(target=self._work, name='elf_worker', daemon=True)
         self._worker.start()
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -223,10 +223,15 @@ class ElfNode(Node):
     # -- parameters ------------------------------------------------------------------------
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Accept a change only if the detector accepts it; rebuild when the network changes."""
-        changes = detector_changes(params)
+        result = self._apply_detector_changes(detector_changes(params))
+        if result.successful:
+            for p in params:  # dynamic node switches (read-only ones never get here)
+                if p.name not in DETECTOR_FIELDS:
+                    setattr(self, '_' + p.name, bool(p.value))
+        return result
+
+    def _apply_detector_changes(self, changes: dict[str, Any]) -> SetParametersResult:
         if not changes:
-            for p in params:  # only dynamic node parameters get here (others are read-only)
-                setattr(self, '_' + p.name, bool(p.value))
             return SetParametersResult(successful=True)
         with self._lock:
             current = self._config
