@@ -22,8 +22,12 @@ export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ % 90) + 10 ))}"
 if [ -z "${ELF_ROS_SKIP_INSTALL_OVERLAY:-}" ] && [ -f "$_elf_root/install/setup.bash" ]; then
+  # colcon's scripts read unset variables: relax `set -u` of a calling script while sourcing.
+  case $- in *u*) _elf_nounset=1; set +u ;; *) _elf_nounset= ;; esac
   # shellcheck disable=SC1091
   source "$_elf_root/install/setup.bash"
+  [ -n "$_elf_nounset" ] && set -u
+  unset _elf_nounset
 fi
 # Source checkout first, so edits are used without a rebuild; elf_ros.msg comes from install/.
 case ":${PYTHONPATH:-}:" in *":$_elf_root:"*) ;; *) export PYTHONPATH="$_elf_root${PYTHONPATH:+:$PYTHONPATH}" ;; esac
