@@ -35,8 +35,12 @@ class FieldSpec:
         if self.choices:
             return ', '.join(repr(c) for c in self.choices)
         if self.minimum is not None and self.maximum is not None:
-            return f'{self.minimum:g} .. {self.maximum:g}'
+            return f'{_num(self.minimum)} .. {_num(self.maximum)}'
         return 'any value of the right type'
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f'{v:g}'
 
 
 def _f(default: Any, description: str, **kw: Any) -> Any:
