@@ -167,12 +167,17 @@ def default_drawn(statuses: list[MethodStatus]) -> list[str]:
     return (elf + classical) or run[:2]
 
 
+def program_name() -> str:
+    """Name the command as the user typed it: `python -m elf_ros.eval` or `elf-eval`."""
+    return 'python -m elf_ros.eval' if sys.argv[0].endswith('__main__.py') else 'elf-eval'
+
+
 def settings_of(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     """Collect what reproduces the numbers: command, parameters, library versions."""
     import torch
 
     return {
-        'command': 'elf-eval ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+        'command': f'{program_name()} ' + ' '.join(argv if argv is not None else sys.argv[1:]),
         'size': list(args.size) if args.size else 'native',
         'max_keypoints': args.max_keypoints, 'pixel_threshold': args.pixel_threshold,
         'pairs_per_image': args.pairs_per_image, 'seed': args.seed,

@@ -42,3 +42,25 @@ def test_bad_arguments_are_reported():
         main(['--dataset', 'webcam:/tmp', '--quiet'])
     with pytest.raises(SystemExit):
         main(['--dataset', 'synthetic:skimage', '--elf-set', 'no_such_field=1', '--quiet'])
+
+
+class BrokenDetector:
+    """A detector that crashes: its pairs must score 0 and say why, not abort the run."""
+
+    name = 'broken'
+    weights = 'none'
+
+    def extract(self, images):
+        raise RuntimeError('device lost')
+
+
+def test_a_crashing_method_scores_zero_and_keeps_the_reason():
+    from elf_ros.eval.datasets import skimage_photographs, synthetic_pairs
+    from elf_ros.eval.report import summary_table
+    from elf_ros.eval.runner import evaluate, MethodStatus
+
+    data = synthetic_pairs(skimage_photographs(('camera',)), 2, size=(160, 120))
+    result = evaluate([data], [MethodStatus('broken', 'none', method=BrokenDetector())])
+    assert [r.error for r in result.records] == ['RuntimeError: device lost'] * 2
+    row = summary_table(result)['synthetic']['broken']
+    assert (row['rep'], row['ms'], row['failed']) == (0.0, 0.0, 2)

@@ -79,3 +79,17 @@ def test_rotation_and_scale_sweeps_follow_the_paper():
     assert [s.param for s in sc.sources] == [1.25, 1.5, 1.75, 2.0]
     for pair in [*rot, *sc]:
         assert ncc_over_overlap(pair) > 0.9
+
+
+def test_native_size_keeps_the_homography(tmp_path):
+    seq = tmp_path / 'graf_like'
+    seq.mkdir()
+    img = np.full((100, 120), 128, np.uint8)
+    cv2.imwrite(str(seq / 'img1.pgm'), img)
+    cv2.imwrite(str(seq / 'img2.pgm'), img)
+    h = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, 4.0], [0.0, 0.0, -1.0]])  # H[2,2] < 0 as on disk
+    np.savetxt(seq / 'H1to2p', h)
+    (pair,) = list(load_oxford(seq, size=None))
+    assert pair.size1 == (120, 100)
+    np.testing.assert_array_equal(pair.homography, h)
+    np.testing.assert_allclose(warp_points(pair.homography, [[10.0, 10.0]]), [[-13.0, -14.0]])
