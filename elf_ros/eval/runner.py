@@ -60,16 +60,26 @@ class Evaluation:
     examples: dict[str, Example] = field(default_factory=dict)
 
 
-def prepare_methods(specs: Iterable[str], **kwargs: object) -> list[MethodStatus]:
-    """Build every requested method once; unavailable ones carry their reason instead."""
+def prepare_methods(specs: Iterable[str], max_keypoints: int = 500, device: str = 'auto',
+                    weights: dict[str, str] | None = None,
+                    elf_overrides: dict[str, object] | None = None) -> list[MethodStatus]:
+    """
+    Build every requested method once and run it on a small image.
+
+    A method that cannot be built or crashes on that first image is kept with its reason, so
+    the tables say why it has no numbers instead of the whole run failing.
+    """
     statuses = []
     for spec in specs:
         try:
-            method = build_method(spec, **kwargs)  # type: ignore[arg-type]
+            method = build_method(spec, max_keypoints, device, weights, elf_overrides)
+            warm_up(method)
         except MethodUnavailableError as exc:
             statuses.append(MethodStatus(spec, note=str(exc)))
             continue
-        warm_up(method)
+        except (RuntimeError, ValueError, cv2.error) as exc:
+            statuses.append(MethodStatus(spec, note=f'failed on a test image: {exc}'))
+            continue
         statuses.append(MethodStatus(method.name, method.weights, method=method))
     return statuses
 
