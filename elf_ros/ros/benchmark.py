@@ -198,12 +198,22 @@ class NodeUnderTest:
 
 
 def handshake(probe: Probe, msg: Image, timeout: float) -> None:
-    """Send until the first answer: a reader may match a moment after the writer sees it."""
+    """
+    Send until the node answers, then let it finish what it holds: a clean start.
+
+    A reader matches a moment after the writer sees it, so the first frames can be lost; and
+    with a slow detector the answer may be for an earlier frame than the last one sent.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe.wait(probe.send(msg), 2.0):
-            return
-    raise RuntimeError(f'no answer from the node within {timeout:.0f} s')
+    last = None
+    while not probe.arrivals:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f'no answer from the node within {timeout:.0f} s')
+        last = probe.send(msg)
+        with probe.cond:
+            probe.cond.wait_for(lambda: probe.arrivals, 2.0)
+    # The newest frame sent is still in the node (or was superseded and answered already).
+    probe.wait(last, max(0.0, deadline - time.monotonic()))
 
 
 def measure_latency(probe: Probe, msgs: list[Image], count: int,

@@ -92,7 +92,7 @@ class ImageReplay(Node):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('source', nargs='?', type=Path, default=None,
                         help='folder of images or a video file (default: the shipped TUM frames)')
     parser.add_argument('--topic', default='image', help='topic to publish on (default: image)')
