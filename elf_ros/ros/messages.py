@@ -59,8 +59,14 @@ def keypoints_from_msg(msg: KeypointArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def colour_saliency(saliency: np.ndarray) -> np.ndarray:
-    """RGB uint8 rendering of a [0, 1] saliency map (turbo: low blue, high red; reads in rviz2)."""
-    grey = saliency_mono8(saliency)
+    """
+    RGB uint8 rendering of a saliency map for people (turbo: low blue, high red).
+
+    ELF saliency is divided by its global maximum, so one bright spot leaves the rest of the
+    map near zero; for display it is stretched to its 99.5th percentile instead.
+    """
+    top = float(np.percentile(saliency[::4, ::4], 99.5)) if saliency.size else 0.0
+    grey = saliency_mono8(saliency / top if top > 0 else saliency)
     return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
 
 
