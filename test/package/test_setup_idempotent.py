@@ -10,7 +10,7 @@ def test_second_setup_run_skips_install_and_build(repo_root):
     venv = subprocess.run([str(repo_root / 'scripts' / 'venv_path.sh')], capture_output=True,
                           text=True, check=True).stdout.strip()
     if Path(sys.prefix).resolve() != Path(venv).resolve():
-        pytest.skip('not running in the venv made by scripts/setup_env.sh (e.g. a real ROS install)')
+        pytest.skip('not in the venv made by scripts/setup_env.sh (e.g. a real ROS install)')
     first = subprocess.run([str(repo_root / 'scripts' / 'setup_env.sh')], capture_output=True,
                            text=True, timeout=900)
     assert first.returncode == 0, first.stdout + first.stderr
