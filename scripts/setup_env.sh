@@ -23,6 +23,10 @@ mkdir -p "$stamps"
 deps_hash=$(hash_of requirements/*.txt scripts/setup_env.sh)
 if [ "$(cat "$stamps/deps" 2>/dev/null)" != "$deps_hash" ]; then
   log "installing pinned dependencies (first time: about 2 minutes)"
+  # opencv-python-headless and the contrib build share the cv2 folder: never keep both.
+  if "$venv/bin/python" -m pip show -q opencv-python-headless >/dev/null 2>&1; then
+    "$venv/bin/python" -m pip uninstall -y -q opencv-python-headless opencv-contrib-python-headless
+  fi
   # This machine's pip config names local mirror folders that may be absent: drop that noise.
   "$venv/bin/python" -m pip install -q --disable-pip-version-check \
     -c requirements/constraints.txt -r requirements/dev.txt 2>&1 \
