@@ -133,7 +133,7 @@ class _Builtin:
 BUILTINS: dict[str, _Builtin] = {
     'vgg16': _Builtin(_vgg16_layers, 'pool2', 'pool3', 'vgg16'),
     'alexnet': _Builtin(_alexnet_layers, 'pool1', 'pool2', 'alexnet'),
-    'efficientnet_lite0': _Builtin(lite0_layers, 'stage2', 'stage3', None, lite0_stage_ends,
+    'efficientnet_lite0': _Builtin(lite0_layers, 'stem', 'stage3', None, lite0_stage_ends,
                                    LITE_MEAN, LITE_STD),
 }
 

@@ -93,8 +93,9 @@ class DetectorConfig:
         500, 'Keep at most this many keypoints, highest score first (0 = all).',
         minimum=0, maximum=1000000, runtime=True)
     shift_averaging: int = _f(
-        1, 'Average the saliency over this many sub-stride diagonal shifts of the input '
-        '(1 = off); reduces stride aliasing of strided backbones.', minimum=1, maximum=16)
+        1, 'Average the saliency over this many one-pixel phase shifts of the input (1 = off; '
+        '2 = diagonal pair, 4 = all phases of a stride-2 grid); reduces stride aliasing.',
+        minimum=1, maximum=16)
     device: str = _f('auto', "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'.")
     half_precision: bool = _f(
         False, 'Run the network in float16 on CUDA (post-processing stays float32); '

@@ -79,8 +79,7 @@ class ElfDetector:
         self.preprocessing = 'imagenet' if pre == 'auto' else pre
         self._mean = torch.tensor(self.backbone.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(self.backbone.std, device=self.device).view(1, 3, 1, 1)
-        self._offsets = shift_offsets(self.config.shift_averaging,
-                                      self.backbone.detection_stride)
+        self._offsets = shift_offsets(self.config.shift_averaging)
         use_graphs = self.device.type == 'cuda' and self.config.cuda_graphs
         self._graphs = GraphCache(self.device) if use_graphs else None
         self._make_kernels()

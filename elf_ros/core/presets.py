@@ -16,9 +16,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     'alexnet': dict(_PAPER, backbone='alexnet', weights='imagenet', detection_layer='pool1',
                     description_layer='pool2'),
     # Real ImageNet weights usable offline; standardisation and shift averaging counter the
-    # brightness sensitivity and stride aliasing of its stride-2 layers.
+    # brightness sensitivity and stride aliasing of its stride-2 layers. Detection on the stem
+    # (stride 2): deeper Lite0 layers give high-frequency saliency that leaves few, unrepeatable
+    # keypoints after ELF's blur + Kapur (docs/core.md has the numbers).
     'efficientnet_lite0': dict(_PAPER, backbone='efficientnet_lite0', weights='imagenet',
-                               detection_layer='stage2', description_layer='stage3',
+                               detection_layer='stem', description_layer='stage3',
                                preprocessing='standardize', shift_averaging=2),
     # Seeded random VGG16: a control (how much comes from the architecture alone) and for tests.
     'random': dict(_PAPER, backbone='vgg16', weights='random', detection_layer='pool2',

@@ -9,31 +9,49 @@ batch and averages their saliency, aligned back to the original frame.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 import torch.nn.functional as F  # noqa: N812 - conventional alias
 
-
-def shift_offsets(count: int, stride: int) -> list[int]:
-    """``count`` diagonal offsets spread over one stride period: round(i * stride / count)."""
-    return sorted({round(i * stride / count) for i in range(count)})
+Offset = tuple[int, int]
 
 
-def shift_image(x: torch.Tensor, d: int) -> torch.Tensor:
-    """Move the content d pixels right and down (edge pixels repeated), same size."""
-    if d == 0:
+def shift_offsets(count: int) -> list[Offset]:
+    """
+    Return the first ``count`` (dy, dx) one-pixel phase shifts: (0,0), (1,1), (0,1), (1,0), ...
+
+    Stride-2 layers respond differently to even and odd pixels; the diagonal pair already
+    balances the two phases of both axes on average, all four cancel them; beyond four, the
+    phases of a stride-4 grid follow.
+    """
+    order = [(0, 0), (1, 1), (0, 1), (1, 0)]
+    order += [(y, x) for y in range(4) for x in range(4) if (y, x) not in order]
+    return order[:count]
+
+
+def _as_offset(d: int | Offset) -> Offset:
+    return (d, d) if isinstance(d, int) else d
+
+
+def shift_image(x: torch.Tensor, d: int | Offset) -> torch.Tensor:
+    """Move the content dy down and dx right (edge pixels repeated), same size."""
+    dy, dx = _as_offset(d)
+    if dy == dx == 0:
         return x
     h, w = x.shape[-2:]
-    return F.pad(x, (d, 0, d, 0), mode='replicate')[..., :h, :w]
+    return F.pad(x, (dx, 0, dy, 0), mode='replicate')[..., :h, :w]
 
 
-def unshift_map(s: torch.Tensor, d: int) -> torch.Tensor:
+def unshift_map(s: torch.Tensor, d: int | Offset) -> torch.Tensor:
     """Inverse of :func:`shift_image` for a (B, H, W) map."""
-    if d == 0:
+    dy, dx = _as_offset(d)
+    if dy == dx == 0:
         return s
     h, w = s.shape[-2:]
-    cropped = s[..., d:, d:].unsqueeze(1)
-    return F.pad(cropped, (0, d, 0, d), mode='replicate').squeeze(1)[..., :h, :w]
+    cropped = s[..., dy:, dx:].unsqueeze(1)
+    return F.pad(cropped, (0, dx, 0, dy), mode='replicate').squeeze(1)[..., :h, :w]
 
 
 def normalise_max(s: torch.Tensor) -> torch.Tensor:
@@ -42,13 +60,13 @@ def normalise_max(s: torch.Tensor) -> torch.Tensor:
     return s / torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
-def elf_saliency(net: nn.Module, x: torch.Tensor, offsets: list[int] | tuple[int, ...] = (0,)
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def elf_saliency(net: nn.Module, x: torch.Tensor,
+                 offsets: Sequence[int | Offset] = ((0, 0),)) -> tuple[torch.Tensor, torch.Tensor]:
     """
     Saliency (B, H, W) float32 in [0, 1] and the description map of the unshifted input.
 
     ``net(x, desc_count)`` must return (F, D) in one forward pass; ``offsets`` are diagonal
-    input shifts to average over (``(0,)`` = the paper's plain saliency).
+    input shifts to average over (``((0, 0),)`` = the paper's plain saliency).
     """
     b = x.shape[0]
     xs = torch.cat([shift_image(x, d) for d in offsets]) if len(offsets) > 1 else x

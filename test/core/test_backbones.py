@@ -14,7 +14,7 @@ from .conftest import small_config
 @pytest.mark.parametrize('backbone,det,desc,strides,dim', [
     ('vgg16', 'pool2', 'pool3', (4, 8), 256),
     ('alexnet', 'pool1', 'pool2', (8, 16), 192),
-    ('efficientnet_lite0', 'stage2', 'stage3', (4, 8), 40),
+    ('efficientnet_lite0', 'stem', 'stage3', (2, 8), 40),
 ])
 def test_builtin_defaults_and_strides(backbone, det, desc, strides, dim):
     b = build_backbone(small_config(backbone=backbone).validate())

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from elf_ros.core import ElfDetector
-from elf_ros.core.saliency import elf_saliency, shift_image, unshift_map
+from elf_ros.core.saliency import elf_saliency, shift_image, shift_offsets, unshift_map
 
 from .conftest import small_config
 
@@ -80,3 +80,25 @@ def reference_raw_max(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     f, _d = net(xi)
     (0.5 * f.pow(2).sum()).backward()
     return xi.grad.abs().mean(dim=1).max()
+
+
+def test_shift_offsets_cover_the_one_pixel_phases():
+    assert shift_offsets(1) == [(0, 0)]
+    assert shift_offsets(2) == [(0, 0), (1, 1)]
+    assert {(y % 2, x % 2) for y, x in shift_offsets(4)} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert len(set(shift_offsets(16))) == 16
+
+
+def phase_imbalance(s: np.ndarray) -> float:
+    """Max/min of the mean saliency over the four (row, column) parities: 1 = no aliasing."""
+    m = [s[i::2, j::2].mean() for i in (0, 1) for j in (0, 1)]
+    return max(m) / min(m)
+
+
+def test_shift_averaging_removes_stride_two_aliasing_of_lite0(image):
+    cfg = small_config(backbone='efficientnet_lite0', detection_layer='stem')
+    plain = ElfDetector(cfg).detect([image], return_saliency=True)[0].saliency
+    averaged = ElfDetector(cfg.replace(shift_averaging=4)).detect(
+        [image], return_saliency=True)[0].saliency
+    assert phase_imbalance(plain) > 1.2
+    assert phase_imbalance(averaged) < 1.05
