@@ -29,8 +29,8 @@ from elf_ros.core.postprocess import (
 from elf_ros.core.saliency import elf_saliency, shift_offsets
 
 MIN_SIDE = 8
-# NMS rounds inside a CUDA graph; real images need about 4, more falls back to the exact loop.
-GRAPH_NMS_ROUNDS = 6
+# NMS rounds inside a CUDA graph; photos needed 4-6 here; more falls back to the exact loop.
+GRAPH_NMS_ROUNDS = 10
 
 
 @dataclass
