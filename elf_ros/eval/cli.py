@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 import platform
 import re
+import subprocess
 import sys
 from typing import Any, Iterable
 
@@ -172,6 +173,16 @@ def program_name() -> str:
     return 'python -m elf_ros.eval' if sys.argv[0].endswith('__main__.py') else 'elf-eval'
 
 
+def source_revision() -> str:
+    """Git commit of the code that produced the numbers ('' outside a git checkout)."""
+    try:
+        out = subprocess.run(['git', 'describe', '--always', '--dirty'], capture_output=True,
+                             text=True, timeout=10, cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return ''
+    return out.stdout.strip() if out.returncode == 0 else ''
+
+
 def settings_of(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     """Collect what reproduces the numbers: command, parameters, library versions."""
     import torch
@@ -181,7 +192,7 @@ def settings_of(args: argparse.Namespace, argv: list[str] | None) -> dict[str, A
         'size': list(args.size) if args.size else 'native',
         'max_keypoints': args.max_keypoints, 'pixel_threshold': args.pixel_threshold,
         'pairs_per_image': args.pairs_per_image, 'seed': args.seed,
-        'elf_overrides': args.elf_set,
+        'elf_overrides': args.elf_set, 'revision': source_revision(),
         'versions': {'python': platform.python_version(), 'opencv': cv2.__version__,
                      'torch': torch.__version__, 'numpy': np.__version__},
     }
