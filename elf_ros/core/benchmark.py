@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 import platform
 import statistics
@@ -48,19 +49,26 @@ def _no_sync() -> None:
     """CPU work is done when the call returns."""
 
 
-def time_ms(fn: Callable[[], Any], repeats: int, warmup: int, sync: Callable[[], None]
-            ) -> float:
-    """Median wall time of fn in ms after warm-up (sync makes GPU work count)."""
+def time_ms(fns: list[Callable[[], Any]], repeats: int, warmup: int,
+            sync: Callable[[], None]) -> list[float]:
+    """
+    Median wall time in ms of each fn after warm-up (sync makes GPU work count).
+
+    The functions are timed interleaved, so a burst of load from other processes hits all of
+    them alike and their ratios stay meaningful on a shared machine.
+    """
     for _ in range(warmup):
-        fn()
+        for fn in fns:
+            fn()
     sync()
-    times = []
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+        for fn, acc in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            acc.append((time.perf_counter() - t0) * 1000)
+    return [statistics.median(t) for t in times]
 
 
 def bare_fn(det: ElfDetector, frames: list[np.ndarray]) -> Callable[[], Any]:
@@ -125,8 +133,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         det, weights = build(preset, args)
         device = str(det.device)
         sync = torch.cuda.synchronize if det.device.type == 'cuda' else _no_sync
-        full = time_ms(lambda d=det: d.detect(frames), args.repeats, args.warmup, sync)
-        bare = time_ms(bare_fn(det, frames), args.repeats, args.warmup, sync)
+        full, bare = time_ms([lambda d=det: d.detect(frames), bare_fn(det, frames)],
+                             args.repeats, args.warmup, sync)
         n = len(det.detect(frames)[0])
         if args.profile:
             print_profile(lambda d=det: d.detect(frames), preset)
@@ -139,7 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          keypoints=n, shift_averaging=c.shift_averaging))
         del det
     for kind in ('sift', 'orb'):
-        ms = time_ms(opencv_fn(kind, frames), args.repeats, args.warmup, _no_sync)
+        (ms,) = time_ms([opencv_fn(kind, frames)], args.repeats, args.warmup, _no_sync)
         rows.append(dict(method=f'opencv-{kind}', weights='-', layers='-', precision='-',
                          full_ms=ms / args.batch, bare_ms=None,
                          keypoints=len(opencv_fn(kind, [frame])()[0][0]), shift_averaging=None))
@@ -155,6 +163,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         device=device, device_name=(torch.cuda.get_device_name() if device.startswith('cuda')
                                     else platform.processor() or platform.machine()),
         torch_threads=torch.get_num_threads(), torch=torch.__version__, opencv=cv2.__version__,
+        load_average=[round(v, 2) for v in os.getloadavg()],
         image=source, rows=rows)
 
 
@@ -162,7 +171,8 @@ def format_table(result: dict[str, Any]) -> str:
     """Markdown table of one benchmark run."""
     head = (f"ELF benchmark: {result['size']}, batch {result['batch']}, device {result['device']}"
             f" ({result['device_name']}), torch {result['torch']}, "
-            f"{result['torch_threads']} CPU threads, median of {result['repeats']}")
+            f"{result['torch_threads']} CPU threads, median of {result['repeats']}, "
+            f"load average {result.get('load_average', '?')}")
     lines = [head, '',
              '| method | weights | layers | prec | full ms/frame | fps | bare ms/frame '
              '| full/bare | /SIFT | /ORB | keypoints |',
