@@ -118,3 +118,20 @@ def test_any_torchvision_model_by_node_name(image):
         ElfDetector(small_config(backbone='torchvision:resnet18', detection_layer='pool2'))
     with pytest.raises(ConfigError, match='backbone'):
         ElfDetector(small_config(backbone='torchvision:resnet9000'))
+
+
+def test_imagenet_weights_neither_cached_nor_downloadable_say_where_to_put_them(
+        tmp_path, monkeypatch):
+    """Offline (as here): the error names the published file and the exact cache path."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+
+    def offline(*_args, **_kwargs):
+        raise OSError('network unreachable')
+    # Tests must never download; simulate the offline machine the message is written for.
+    monkeypatch.setattr(torch.hub, 'load_state_dict_from_url', offline)
+    with pytest.raises(WeightsError) as err:
+        ElfDetector(small_config(backbone='alexnet', weights='imagenet'))
+    message = str(err.value)
+    assert 'https://download.pytorch.org/models/alexnet-owt-7be5be79.pth' in message
+    assert str(tmp_path / 'hub' / 'checkpoints' / 'alexnet-owt-7be5be79.pth') in message
+    assert 'path of a state-dict file' in message
