@@ -131,7 +131,8 @@ class ElfMethod:
         try:
             self.detector = ElfDetector(load_preset(preset, **changes))
         except ConfigError as exc:  # also WeightsError: published weights not available here
-            raise MethodUnavailableError(str(exc)) from exc
+            hint = f' With elf-eval: --weights {preset}=FILE.' if 'weights' in str(exc) else ''
+            raise MethodUnavailableError(f'{exc}{hint}') from exc
         self.config = self.detector.config
         self.weights = f'{self.config.backbone}: {weights_label(self.config.weights)}'
 

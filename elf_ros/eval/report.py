@@ -70,7 +70,7 @@ def markdown(evaluation: Evaluation) -> str:
     for dataset, param in evaluation.datasets.items():
         rows = tables.get(dataset, {})
         n_pairs = max((v['pairs'] for v in rows.values()), default=0)
-        lines += [f'### {dataset} ({n_pairs} pairs)', '',
+        lines += [f'### {dataset} ({n_pairs} pair{"" if n_pairs == 1 else "s"})', '',
                   '| method | weights | rep % | MS % | MNN-MS % | MNN prec % '
                   f'| H acc ≤{accs} px % | kp/img | ms/img |',
                   '|---|---|---:|---:|---:|---:|---:|---:|---:|']
