@@ -20,6 +20,11 @@ class CapturedPipeline:
 
     def __init__(self, fn: Pipeline, example: torch.Tensor, device: torch.device,
                  warmup: int = 3) -> None:
+        with torch.cuda.device(device):       # capture on the detector's GPU, not the current
+            self._capture(fn, example, device, warmup)
+
+    def _capture(self, fn: Pipeline, example: torch.Tensor, device: torch.device,
+                 warmup: int) -> None:
         self.input = torch.empty(example.shape, dtype=example.dtype, device=device)
         self.input.copy_(example)
         side = torch.cuda.Stream(device=device)
@@ -43,11 +48,12 @@ class CapturedPipeline:
         Returns the first output copied to (pinned) host memory, then the other outputs on the
         device; all are valid until the next call.
         """
-        self.host_input.copy_(batch)
-        self.input.copy_(self.host_input, non_blocking=True)
-        self.graph.replay()
-        self.host_first.copy_(self.outputs[0], non_blocking=True)
-        torch.cuda.current_stream(self.input.device).synchronize()
+        with torch.cuda.device(self.input.device):
+            self.host_input.copy_(batch)
+            self.input.copy_(self.host_input, non_blocking=True)
+            self.graph.replay()
+            self.host_first.copy_(self.outputs[0], non_blocking=True)
+            torch.cuda.current_stream().synchronize()
         return (self.host_first, *self.outputs[1:])
 
 
