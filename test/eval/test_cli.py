@@ -64,3 +64,15 @@ def test_a_crashing_method_scores_zero_and_keeps_the_reason():
     assert [r.error for r in result.records] == ['RuntimeError: device lost'] * 2
     row = summary_table(result)['synthetic']['broken']
     assert (row['rep'], row['ms'], row['failed']) == (0.0, 0.0, 2)
+
+
+def test_evaluation_imports_no_ros_module():
+    import subprocess
+    import sys
+
+    code = ('import sys, elf_ros.eval.cli, elf_ros.eval.__init__; '
+            "print(sorted(m for m in sys.modules if m.startswith(('rclpy', 'rosidl', "
+            "'sensor_msgs', 'std_msgs', 'elf_ros.ros', 'elf_ros.msg'))))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == '[]'
