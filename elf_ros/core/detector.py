@@ -240,6 +240,7 @@ class ElfDetector:
 
     def _saliency_maps(self, sal: torch.Tensor, src_sizes: list[tuple[int, int]]
                        ) -> list[np.ndarray]:
+        """Saliency at each source size (resized on the device), one transfer when sizes agree."""
         maps = []
         for i, size in enumerate(src_sizes):
             s = sal[i:i + 1]
@@ -247,5 +248,6 @@ class ElfDetector:
                 s = F.interpolate(s.unsqueeze(1), size=tuple(size), mode='bilinear',
                                   align_corners=False).squeeze(1).clamp_(0, 1)
             maps.append(s[0])
-        return [m.numpy() for m in torch.stack(maps).cpu()] if len(
-            {m.shape for m in maps}) == 1 else [m.cpu().numpy() for m in maps]
+        if len({m.shape for m in maps}) == 1:
+            return list(torch.stack(maps).cpu().numpy())
+        return [m.cpu().numpy() for m in maps]
