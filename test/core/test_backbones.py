@@ -135,3 +135,21 @@ def test_imagenet_weights_neither_cached_nor_downloadable_say_where_to_put_them(
     assert 'https://download.pytorch.org/models/alexnet-owt-7be5be79.pth' in message
     assert str(tmp_path / 'hub' / 'checkpoints' / 'alexnet-owt-7be5be79.pth') in message
     assert 'path of a state-dict file' in message
+
+
+def test_lite0_with_the_packaged_weights_recognises_a_cat():
+    """Loading strictly is not enough: the loaded network must classify like ImageNet Lite0."""
+    from skimage import data
+    state = lite0_reference_state()
+    table = lite0_layers()
+    for (_n, layer, _s), part in zip(table, lite0_state_dict_for_layers(state), strict=True):
+        layer.load_state_dict(part, strict=True)
+        layer.eval()
+    photo = torch.from_numpy(data.chelsea()).permute(2, 0, 1)[None].float()
+    x = (torch.nn.functional.interpolate(photo, size=(224, 224), mode='bilinear') - 127.0) / 128.0
+    with torch.no_grad():
+        for _n, layer, _s in table:
+            x = layer(x)
+        logits = torch.nn.functional.linear(x.mean((2, 3)), state['_fc.weight'], state['_fc.bias'])
+    # ImageNet classes 281-285 are the domestic cats (tabby, tiger, Persian, Siamese, Egyptian).
+    assert int(logits.argmax()) in range(281, 286)
