@@ -27,6 +27,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 import rclpy.subscription
 from sensor_msgs.msg import Image
+import torch
 
 from elf_ros.core import ConfigError, DetectorConfig, ElfDetector
 from elf_ros.msg import DescriptorArray, KeypointArray
@@ -84,6 +85,10 @@ NODE_PARAMETERS = (
                   'Saliency as a turbo colour map (rgb8) instead of mono8.', True),
     NodeParameter('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.',
                   constraints='> 0'),
+    NodeParameter('cpu_threads', 0,
+                  "Torch threads for detection on the CPU; 0 keeps torch's default (one per "
+                  'core). On a CPU shared with the camera driver and DDS, 1 keeps latency steady.',
+                  constraints='>= 0; process-wide, applied at start-up'),
 )
 
 
@@ -185,8 +190,8 @@ class ElfNode(Node):
             camera.diagnostic_name = f'{self.get_fully_qualified_name()}: {sub.topic_name}'
 
         self.get_logger().info(
-            f'ready: {self._config.backbone} ({self._config.weights}) on {self._detector.device},'
-            f' cameras: ' + ', '.join(
+            f'ready: {self._config.backbone} ({self._config.weights}) on {self._detector.device}'
+            f' ({torch.get_num_threads()} CPU threads), cameras: ' + ', '.join(
                 f'{c.topics.input} -> {c.topics.keypoints}' for c in self._cameras.values()))
 
     # -- setup -----------------------------------------------------------------------------
@@ -204,6 +209,11 @@ class ElfNode(Node):
                 raise StartupError(f'{name}: must be at least 1, got {self._param(name)}')
         if self._param('diagnostics_period') <= 0:
             raise StartupError('diagnostics_period: must be positive')
+        if self._param('cpu_threads') < 0:
+            raise StartupError(f"cpu_threads: must be 0 (torch's default) or more, "
+                               f"got {self._param('cpu_threads')}")
+        if self._param('cpu_threads') > 0:
+            torch.set_num_threads(self._param('cpu_threads'))
 
     def _param(self, name: str) -> Any:
         return self.get_parameter(name).value

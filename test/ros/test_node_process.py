@@ -48,6 +48,7 @@ input_height: 120
 max_keypoints: 7
 description_layer: pool4
 image_topics: [cam/image]
+cpu_threads: 1
 """)
     node = NodeProcess('--params-file', params, '-r', f'__ns:={ns}')
     try:
@@ -74,6 +75,7 @@ image_topics: [cam/image]
         for i in range(3):
             probe.send(f'{ns}/cam/image', frame(i, (320, 240)))
         code, seconds, output = node.interrupt()
+        assert '(1 CPU threads)' in output, output
         assert code == 0 and seconds < 2.0, (code, seconds, output)
         assert 'Traceback' not in output
     finally:
@@ -85,6 +87,7 @@ image_topics: [cam/image]
     ('preset: resnet9000', 'preset'),
     ("image_topics: ['a/image', 'a/image_raw']", 'same namespace'),
     ('threshold_blur_sigma: 5', 'threshold_blur_sigma'),  # an int where a double belongs
+    ('cpu_threads: -1', 'cpu_threads'),
 ])
 def test_bad_configuration_is_a_clear_startup_error(tmp_path, body, reason):
     node = NodeProcess('--params-file', write_params(tmp_path, 'weights: random\n' + body))
