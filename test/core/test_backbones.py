@@ -43,12 +43,17 @@ def lite0_reference_state():
         pytest.skip(str(exc))
 
 
-def test_lite0_loads_the_packaged_imagenet_weights_and_folds_bn_exactly():
-    state = lite0_reference_state()
+def loaded_lite0_table(state: dict) -> list:
+    """Lite0's layer table with the checkpoint loaded strictly, in eval mode."""
     table = lite0_layers()
     for (_n, layer, _s), part in zip(table, lite0_state_dict_for_layers(state), strict=True):
         layer.load_state_dict(part, strict=True)
         layer.eval()
+    return table
+
+
+def test_lite0_loads_the_packaged_imagenet_weights_and_folds_bn_exactly():
+    table = loaded_lite0_table(lite0_reference_state())
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         ref = x
@@ -141,10 +146,7 @@ def test_lite0_with_the_packaged_weights_recognises_a_cat():
     """Loading strictly is not enough: the loaded network must classify like ImageNet Lite0."""
     from skimage import data
     state = lite0_reference_state()
-    table = lite0_layers()
-    for (_n, layer, _s), part in zip(table, lite0_state_dict_for_layers(state), strict=True):
-        layer.load_state_dict(part, strict=True)
-        layer.eval()
+    table = loaded_lite0_table(state)
     photo = torch.from_numpy(data.chelsea()).permute(2, 0, 1)[None].float()
     x = (torch.nn.functional.interpolate(photo, size=(224, 224), mode='bilinear') - 127.0) / 128.0
     with torch.no_grad():
