@@ -213,7 +213,7 @@ class ElfDetector:
         den = torch.maximum(blur_uint8(q, self._k_noise), thr.view(-1, 1, 1))
         kept, unfinished = nms_rounds(den, den > thr.view(-1, 1, 1), c.nms_radius,
                                       nms_rounds_max)
-        xy, score, count = select_topk(den, kept, c.border, c.max_keypoints)
+        xy, score, count = select_topk(den, kept, c.border, c.max_keypoints, c.nms_radius)
         desc = sample_descriptors(desc_map, xy, w, h)
         head = torch.zeros(x.shape[0], 1, 3 + desc.shape[-1], device=self.device)
         head[:, 0, 0] = count.to(torch.float32)

@@ -180,13 +180,26 @@ def nms_rounds(score: torch.Tensor, candidates: torch.Tensor, radius: int, round
     return kept, undecided.any()
 
 
-def select_topk(score: torch.Tensor, kept: torch.Tensor, border: int, k: int
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def max_kept_points(height: int, width: int, border: int, nms_radius: int) -> int:
+    """
+    Most points NMS can keep inside the border: kept points are more than r apart (Chebyshev).
+
+    Sizing the result by this rather than by h*w keeps ``max_keypoints: 0`` ("all") from
+    sampling and copying a descriptor for every pixel.
+    """
+    step = nms_radius + 1
+    inner_h, inner_w = max(height - 2 * border, 1), max(width - 2 * border, 1)
+    return math.ceil(inner_h / step) * math.ceil(inner_w / step)
+
+
+def select_topk(score: torch.Tensor, kept: torch.Tensor, border: int, k: int,
+                nms_radius: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
     Drop kept points within ``border`` of the edge, then the top ``k`` by score.
 
     Returns (xy (B, K, 2) float32 network pixels, score (B, K), count (B,)); rows past count are
-    padding. Order: score descending, ties in raster order (matches the NMS order).
+    padding, K <= what NMS with ``nms_radius`` can keep. Order: score descending, ties in raster
+    order (matches the NMS order).
     """
     b, h, w = score.shape
     mask = kept.clone()
@@ -197,7 +210,8 @@ def select_topk(score: torch.Tensor, kept: torch.Tensor, border: int, k: int
         mask[:, :, w - border:] = False
     key = torch.where(mask.view(b, -1), nms_keys(score),
                       torch.full((b, h * w), -1.0, dtype=torch.float64, device=score.device))
-    kk = h * w if k <= 0 else min(k, h * w)
+    kk = min(h * w, max_kept_points(h, w, border, nms_radius))
+    kk = kk if k <= 0 else min(k, kk)
     top, idx = torch.topk(key, kk, dim=1, sorted=True)
     count = mask.view(b, -1).sum(dim=1).clamp(max=kk)
     xy = torch.stack((idx % w, idx // w), dim=-1).to(torch.float32)

@@ -141,3 +141,16 @@ def test_descriptor_sampling_equals_manual_bilinear():
         # align_corners=True: pixel 0 -> cell 0, pixel W-1 -> last cell.
         ref = manual_bilinear(feat[0], x * 12 / 48, y * 8 / 32)
         np.testing.assert_allclose(got[0, i].numpy(), ref / np.linalg.norm(ref), atol=1e-5)
+
+
+def test_all_keypoints_are_sized_by_what_nms_can_keep_not_by_pixels():
+    """max_keypoints 0 ("all") must not sample and copy a descriptor for every pixel."""
+    torch.manual_seed(3)
+    score = torch.rand(1, 40, 50) * 255
+    for radius in (0, 2, 4):
+        kept, _ = pp.nms_rounds(score, score > 20, radius, None)
+        bound = pp.max_kept_points(40, 50, 3, radius)
+        xy, _sc, count = pp.select_topk(score, kept, border=3, k=0, nms_radius=radius)
+        inner = kept[:, 3:37, 3:47].sum()
+        assert int(count[0]) == int(inner) <= bound == xy.shape[1]
+    assert pp.max_kept_points(480, 640, 10, 10) == 42 * 57  # vs 307200 pixels
