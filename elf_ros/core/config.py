@@ -119,6 +119,11 @@ class DetectorConfig:
             raise ConfigError(
                 'input_width/input_height: give both (resize) or both 0 (native), got '
                 f'{self.input_width}x{self.input_height}')
+        smallest_side = min(self.input_width, self.input_height)
+        if smallest_side and 2 * self.border + 1 > smallest_side:
+            raise ConfigError(
+                f'border: {self.border} leaves no pixel of the {self.input_width}x'
+                f'{self.input_height} network input; at most {(smallest_side - 1) // 2}')
         if not _DEVICE_RE.match(self.device):
             raise ConfigError(
                 f"device: allowed 'auto', 'cpu', 'cuda', 'cuda:N'; got {self.device!r}")

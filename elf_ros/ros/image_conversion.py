@@ -99,8 +99,8 @@ def decode_image(msg) -> np.ndarray:
     Pixels of a sensor_msgs/Image as (H, W) or (H, W, C), in the message's own layout.
 
     Rows are read `step` bytes apart (padding skipped), 16-bit data in the byte order given by
-    `is_bigendian`, returned in native byte order. The result is a fresh contiguous array, so
-    it stays valid after the message is gone.
+    `is_bigendian`, returned in native byte order. Unpadded 8-bit data may be returned as a
+    view of `msg.data` (no copy); keep the message alive while the array is used.
     """
     layout = layout_of(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
@@ -131,8 +131,9 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     """
     Bring 16-bit pixels to 8 bits by stretching the frame's own range to 0..255.
 
-    A plain `>> 8` would leave 10/12-bit cameras and depth-like mono16 nearly black; the
-    detector standardises each image anyway, so only the quantisation step matters.
+    A plain `>> 8` would leave 10/12-bit cameras and depth-like mono16 nearly black. The
+    stretch follows each frame's range: harmless with per-image standardisation (the Lite0
+    preset), a per-frame gain change with the ImageNet normalisation of vgg16/alexnet.
     """
     if pixels.dtype == np.uint8:
         return pixels

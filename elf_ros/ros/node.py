@@ -38,7 +38,6 @@ from elf_ros.ros.params import (
     config_from_node,
     declare_detector_parameters,
     detector_changes,
-    DETECTOR_FIELDS,
     needs_rebuild,
 )
 from elf_ros.ros.stats import CameraStats
@@ -90,6 +89,10 @@ NODE_PARAMETERS = (
                   'core). On a CPU shared with the camera driver and DDS, 1 keeps latency steady.',
                   constraints='>= 0; process-wide, applied at start-up'),
 )
+
+
+# Node parameters that may change while running (on/off switches of the outputs).
+SWITCHES = frozenset(p.name for p in NODE_PARAMETERS if p.dynamic)
 
 
 class StartupError(RuntimeError):
@@ -236,7 +239,7 @@ class ElfNode(Node):
         result = self._apply_detector_changes(detector_changes(params))
         if result.successful:
             for p in params:  # dynamic node switches (read-only ones never get here)
-                if p.name not in DETECTOR_FIELDS:
+                if p.name in SWITCHES:
                     setattr(self, '_' + p.name, bool(p.value))
         return result
 
@@ -404,6 +407,11 @@ class ElfNode(Node):
         self._slots.close()
         self._worker.join(timeout)
         return not self._worker.is_alive()
+
+    def destroy_node(self) -> None:
+        """Stop the worker too: in-process users often only destroy the node."""
+        self.close()
+        super().destroy_node()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
     ({'threshold_blur_kernel': 4}, 'threshold_blur_kernel', 'odd'),
     ({'device': 'gpu'}, 'device', 'cuda:N'),
     ({'input_width': 640}, 'input_width', 'both'),
+    ({'input_width': 64, 'input_height': 48, 'border': 24}, 'border', 'at most 23'),
     ({'half_precision': 'yes'}, 'half_precision', 'bool'),
     ({'weights': ''}, 'weights', 'random'),
     ({'shift_averaging': 0}, 'shift_averaging', '1 .. 16'),

@@ -185,3 +185,15 @@ def test_runtime_parameters_change_output_and_bad_values_change_nothing():
         assert desc.cols == 512 and desc.layer == 'pool4' and desc.rows == 5
     finally:
         harness.close()
+
+
+def test_destroy_node_alone_stops_the_worker():
+    """In-process users (their own launcher, composition) often only call destroy_node()."""
+    harness = InProcessNode()
+    worker = harness.node._worker
+    harness.executor.shutdown(timeout_sec=5.0)
+    harness.node.destroy_node()
+    worker.join(2.0)
+    assert not worker.is_alive()
+    harness.probe.node.destroy_node()
+    harness.context.shutdown()
