@@ -8,11 +8,17 @@ replay, copy the results out.
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import torch
 
 Pipeline = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
+
+# CUDA work on another thread during a capture invalidates it (measured on an H100: a detector
+# built while the worker captured failed both). Captures and detector construction take this
+# lock; eager detection never captures, so it keeps running beside a construction.
+CUDA_CAPTURE_LOCK = threading.RLock()
 
 
 class CapturedPipeline:
@@ -20,7 +26,7 @@ class CapturedPipeline:
 
     def __init__(self, fn: Pipeline, example: torch.Tensor, device: torch.device,
                  warmup: int = 3) -> None:
-        with torch.cuda.device(device):       # capture on the detector's GPU, not the current
+        with CUDA_CAPTURE_LOCK, torch.cuda.device(device):  # the detector's GPU, not current
             self._capture(fn, example, device, warmup)
 
     def _capture(self, fn: Pipeline, example: torch.Tensor, device: torch.device,

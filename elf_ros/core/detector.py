@@ -7,6 +7,7 @@ packed transfer (plus the saliency maps when asked).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -16,7 +17,7 @@ import torch.nn.functional as F  # noqa: N812 - conventional alias
 
 from elf_ros.core.backbones import build_backbone
 from elf_ros.core.config import ConfigError, DetectorConfig, RUNTIME_FIELDS
-from elf_ros.core.cuda_graph import GraphCache
+from elf_ros.core.cuda_graph import CUDA_CAPTURE_LOCK, GraphCache
 from elf_ros.core.postprocess import (
     blur_uint8,
     gaussian_kernel1d,
@@ -68,6 +69,12 @@ class ElfDetector:
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = (config or DetectorConfig()).replace().validate()
         self.device = resolve_device(self.config.device)
+        # A node rebuilds its detector while its worker may be capturing a CUDA graph.
+        cuda = self.device.type == 'cuda'
+        with CUDA_CAPTURE_LOCK if cuda else contextlib.nullcontext():
+            self._build()
+
+    def _build(self) -> None:
         self.half = self.config.half_precision and self.device.type == 'cuda'
         self.backbone = build_backbone(self.config)
         # channels_last: faster convolutions with oneDNN on CPU and cuDNN on CUDA.

@@ -84,3 +84,29 @@ def test_cuda_post_processing_equals_cpu_exactly():
             ref_kept, ref_hist = kept, hist
     assert torch.equal(kept, ref_kept) and torch.equal(hist, ref_hist)
     assert torch.equal(pp.kapur_threshold(hist.cuda()).cpu(), pp.kapur_threshold(hist))
+
+
+def test_building_a_detector_while_another_captures_graphs():
+    """The node rebuilds on its parameter thread while the worker may be capturing a graph."""
+    import threading
+    det = ElfDetector(small_config(device='cuda', half_precision=True))
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def rebuild_repeatedly() -> None:
+        try:
+            while not stop.is_set():
+                ElfDetector(small_config(device='cuda'))
+        except Exception as err:  # noqa: B902 - any failure is the finding
+            errors.append(repr(err))
+
+    builder = threading.Thread(target=rebuild_repeatedly)
+    builder.start()
+    try:
+        for i in range(8):  # a new input shape each time: a new capture
+            det.detect([textured(64 + 16 * i, 96 + 16 * i, i)])
+            det.update(nms_radius=2 + i % 3)  # and a runtime change: captured again
+    finally:
+        stop.set()
+        builder.join()
+    assert not errors
