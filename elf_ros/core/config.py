@@ -83,6 +83,10 @@ class DetectorConfig:
     noise_blur_sigma: float = _f(
         4.0, 'Sigma of the denoising blur (0 = from the kernel size).',
         minimum=0.0, maximum=100.0, runtime=True)
+    threshold_scale: float = _f(
+        1.0, "Factor on Kapur's threshold (1 = the paper; 0 = no threshold: every NMS maximum "
+        'with positive saliency is a candidate; lower keeps more keypoints).',
+        minimum=0.0, maximum=4.0, runtime=True)
     nms_radius: int = _f(
         10, 'Non-maximum suppression radius in network pixels ((2r+1)^2 window).',
         minimum=0, maximum=200, runtime=True)
@@ -92,6 +96,10 @@ class DetectorConfig:
     max_keypoints: int = _f(
         500, 'Keep at most this many keypoints, highest score first (0 = all).',
         minimum=0, maximum=1000000, runtime=True)
+    subpixel: bool = _f(
+        False, 'Refine keypoints to sub-pixel positions by a parabola fit of the float (not '
+        'quantised) saliency, and score them from it; NMS and threshold stay as in the paper.',
+        runtime=True)
     shift_averaging: int = _f(
         1, 'Average the saliency over this many one-pixel phase shifts of the input (1 = off; '
         '2 = diagonal pair, 4 = all phases of a stride-2 grid); reduces stride aliasing.',

@@ -18,15 +18,7 @@ import torch.nn.functional as F  # noqa: N812 - conventional alias
 from elf_ros.core.backbones import build_backbone
 from elf_ros.core.config import ConfigError, DetectorConfig, RUNTIME_FIELDS
 from elf_ros.core.cuda_graph import CUDA_CAPTURE_LOCK, GraphCache
-from elf_ros.core.postprocess import (
-    blur_uint8,
-    gaussian_kernel1d,
-    histogram256,
-    kapur_threshold,
-    nms_rounds,
-    sample_descriptors,
-    select_topk,
-)
+from elf_ros.core.postprocess import gaussian_kernel1d, keypoints_from_saliency, sample_descriptors
 from elf_ros.core.saliency import elf_saliency, shift_offsets
 
 MIN_SIDE = 8
@@ -42,7 +34,7 @@ class ElfResult:
     scores: np.ndarray               # (N,) float32 in [0, 1], descending
     descriptors: np.ndarray          # (N, D) float32, L2-normalised rows
     saliency: np.ndarray | None      # (H, W) float32 in [0, 1] at source size, when asked
-    threshold: float                 # Kapur threshold of this image, in [0, 1]
+    threshold: float                 # threshold applied (threshold_scale x Kapur's), in [0, 1]
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -98,7 +90,7 @@ class ElfDetector:
         return self.backbone.descriptor_dim
 
     def update(self, **changes: object) -> None:
-        """Change runtime fields (blur, nms_radius, border, max_keypoints) without a rebuild."""
+        """Change runtime (post-processing) fields without rebuilding the network."""
         rebuild = sorted(set(changes) - RUNTIME_FIELDS)
         if rebuild:
             raise ConfigError(
@@ -215,18 +207,16 @@ class ElfDetector:
         if self.half:
             x = x.half()
         sal, desc_map = elf_saliency(self.network, x, self._offsets)
-        q = torch.floor(sal * 255.0)
-        thr = kapur_threshold(histogram256(blur_uint8(q, self._k_thr))).to(torch.float32)
-        den = torch.maximum(blur_uint8(q, self._k_noise), thr.view(-1, 1, 1))
-        kept, unfinished = nms_rounds(den, den > thr.view(-1, 1, 1), c.nms_radius,
-                                      nms_rounds_max)
-        xy, score, count = select_topk(den, kept, c.border, c.max_keypoints, c.nms_radius)
+        xy, score, count, thr, unfinished = keypoints_from_saliency(
+            sal, self._k_thr, self._k_noise, threshold_scale=c.threshold_scale,
+            nms_radius=c.nms_radius, border=c.border, max_keypoints=c.max_keypoints,
+            subpixel=c.subpixel, nms_rounds_max=nms_rounds_max)
         desc = sample_descriptors(desc_map, xy, w, h)
         head = torch.zeros(x.shape[0], 1, 3 + desc.shape[-1], device=self.device)
         head[:, 0, 0] = count.to(torch.float32)
-        head[:, 0, 1] = thr / 255.0
+        head[:, 0, 1] = thr
         head[:, 0, 2] = unfinished.to(torch.float32)
-        rows = torch.cat((xy, (score / 255.0).unsqueeze(-1), desc), dim=-1)
+        rows = torch.cat((xy, score.unsqueeze(-1), desc), dim=-1)
         return torch.cat((head, rows), dim=1), sal, unfinished
 
     def _unpack(self, packed: np.ndarray, sal: torch.Tensor | None,

@@ -24,7 +24,7 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
     assert all(spec.description for spec in FIELD_SPECS.values())
     assert RUNTIME_FIELDS == {'threshold_blur_kernel', 'threshold_blur_sigma',
                               'noise_blur_kernel', 'noise_blur_sigma', 'nms_radius', 'border',
-                              'max_keypoints'}
+                              'max_keypoints', 'threshold_scale', 'subpixel'}
     assert FIELD_SPECS['preprocessing'].choices == ('auto', 'standardize', 'imagenet')
 
 
@@ -34,6 +34,9 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
     ({'backbone': 'alexnet', 'description_layer': 'pool3'}, 'description_layer', 'pool2'),
     ({'preprocessing': 'caffe'}, 'preprocessing', 'standardize'),
     ({'nms_radius': -1}, 'nms_radius', '0 .. 200'),
+    ({'threshold_scale': 4.5}, 'threshold_scale', '0 .. 4'),
+    ({'threshold_scale': -0.1}, 'threshold_scale', '0 .. 4'),
+    ({'subpixel': 1}, 'subpixel', 'bool'),
     ({'max_keypoints': 1.5}, 'max_keypoints', 'int'),
     ({'threshold_blur_kernel': 4}, 'threshold_blur_kernel', 'odd'),
     ({'device': 'gpu'}, 'device', 'cuda:N'),
