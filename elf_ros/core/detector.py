@@ -124,8 +124,15 @@ class ElfDetector:
         self._k_noise = gaussian_kernel1d(c.noise_blur_kernel, c.noise_blur_sigma, self.device)
 
     def _net_size(self, h: int, w: int) -> tuple[int, int]:
+        """Network input (h, w): fixed size, else long side (never upscaled), else native."""
         c = self.config
-        return (c.input_height, c.input_width) if c.input_width else (h, w)
+        if c.input_width:
+            return c.input_height, c.input_width
+        long_side = max(h, w)
+        if c.input_long_side and long_side > c.input_long_side:
+            scale = c.input_long_side / long_side
+            return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+        return h, w
 
     def _check_image(self, i: int, img: np.ndarray) -> np.ndarray:
         if not isinstance(img, np.ndarray):
@@ -138,7 +145,12 @@ class ElfDetector:
             raise ValueError(f'image {i}: expected HxW or HxWx3, got shape {img.shape}')
         if img.size == 0:
             raise ValueError(f'image {i}: empty image of shape {img.shape}')
-        h, w = self._net_size(*img.shape[:2])
+        sh, sw = img.shape[:2]
+        if min(sh, sw) < self.config.min_source_side:
+            raise ValueError(
+                f'image {i}: {sw}x{sh} is too small; ELF needs at least '
+                f'{self.config.min_source_side} px on the shorter side (min_source_side)')
+        h, w = self._net_size(sh, sw)
         need = max(MIN_SIDE, self.backbone.max_stride, self.config.border * 2 + 1)
         if min(h, w) < need:
             raise ValueError(
@@ -230,6 +242,8 @@ class ElfDetector:
             body = p[1:n + 1]
             scale = np.array([sw / net_size[1], sh / net_size[0]], np.float32)
             xy = (body[:, :2] + 0.5) * scale - 0.5 if net_size != (sh, sw) else body[:, :2]
+            # Mapping and sub-pixel offsets can leave the pixel grid by < 1 px: clip onto it.
+            xy = np.clip(xy, 0, np.array([sw - 1, sh - 1], np.float32))
             out.append(ElfResult(np.ascontiguousarray(xy, dtype=np.float32),
                                  np.ascontiguousarray(body[:, 2]),
                                  np.ascontiguousarray(body[:, 3:]), smap, float(p[0, 1])))
