@@ -65,7 +65,7 @@ def _terminate(signum, frame) -> None:
 
 def _process(args: argparse.Namespace) -> int:
     from elf_ros.bag.params import make_config, parse_override
-    from elf_ros.bag.process import process_bag, ProcessOptions
+    from elf_ros.bag.process import preflight, process_bag, ProcessOptions
     from elf_ros.core import ElfDetector
 
     overrides = dict(parse_override(text) for text in args.param)
@@ -84,8 +84,7 @@ def _process(args: argparse.Namespace) -> int:
         topics=args.topics, outputs=tuple(dict.fromkeys(args.outputs)), batch=args.batch,
         storage=args.storage, copy_inputs=args.copy_inputs, overwrite=args.overwrite,
         descriptor_format=args.descriptor_format, progress=not args.no_progress)
-    from elf_ros.bag.process import check_output
-    check_output(args.input, args.output, args.overwrite)  # before loading a network
+    preflight(args.input, args.output, options)  # bad input fails before a network loads
     detector = ElfDetector(config)
     summary = process_bag(args.input, args.output, detector, options)
     print(summary.text())

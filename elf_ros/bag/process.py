@@ -257,10 +257,7 @@ def _publish(staged: Path, out: Path, overwrite: bool) -> None:
     os.replace(staged, out)
 
 
-def process_bag(src: Path, out: Path, detector: ElfDetector, options: ProcessOptions
-                ) -> Summary:
-    """Process `src` into a new bag at `out`; BagError for bad input, nothing left on failure."""
-    src, out = Path(src), Path(out)
+def _check_options(options: ProcessOptions) -> None:
     if options.storage not in STORAGES:
         raise BagError(f'storage: allowed {", ".join(STORAGES)}; got {options.storage!r}')
     unknown = sorted(set(options.outputs) - set(OUTPUT_KINDS))
@@ -268,17 +265,37 @@ def process_bag(src: Path, out: Path, detector: ElfDetector, options: ProcessOpt
         raise BagError(f'outputs: allowed {", ".join(OUTPUT_KINDS)}; got {list(options.outputs)}')
     if options.batch < 1:
         raise BagError(f'batch: must be at least 1, got {options.batch}')
+
+
+def _choose_topics(reader, options: ProcessOptions) -> dict[str, ImageTopic]:
+    topics = select_topics(reader, options.topics)
+    try:
+        output_topics({t.name: t.msgtype for t in topics.values()})
+    except ValueError as err:
+        raise BagError(f'{err}; choose topics with --topics') from None
+    return topics
+
+
+def preflight(src: Path, out: Path, options: ProcessOptions) -> None:
+    """Check options, paths and topics before anything slow (a network) is loaded."""
+    _check_options(options)
+    check_output(Path(src), Path(out), options.overwrite)
+    with open_bag(Path(src)) as reader:
+        _choose_topics(reader, options)
+
+
+def process_bag(src: Path, out: Path, detector: ElfDetector, options: ProcessOptions
+                ) -> Summary:
+    """Process `src` into a new bag at `out`; BagError for bad input, nothing left on failure."""
+    src, out = Path(src), Path(out)
+    _check_options(options)
     check_output(src, out, options.overwrite)
     summary = Summary(output=str(out))
     backbone = detector.config.backbone
     layer = detector.backbone.description_layer
     config_json = json.dumps(detector.config.to_dict(), sort_keys=True)
     with open_bag(src) as reader:
-        topics = select_topics(reader, options.topics)
-        try:
-            output_topics({t.name: t.msgtype for t in topics.values()})
-        except ValueError as err:
-            raise BagError(f'{err}; choose topics with --topics') from None
+        topics = _choose_topics(reader, options)
         staging = out.parent / f'.{out.name}.partial-{os.getpid()}'
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
