@@ -84,7 +84,8 @@ def iter_messages(reader: Reader, topics: dict[str, ImageTopic]
                   ) -> Iterator[tuple[Connection, int, bytes]]:
     """Raw messages of the chosen topics in receive-time order: (connection, time ns, CDR)."""
     connections = [c for t in topics.values() for c in t.connections]
-    yield from reader.messages(connections=connections)
+    if connections:  # rosbags reads every topic when given none
+        yield from reader.messages(connections=connections)
 
 
 def deserialize(connection: Connection, raw: bytes):

@@ -152,3 +152,17 @@ def test_interrupt_leaves_no_output(bag, tmp_path, capsys):
     killer.join()
     assert code == 130 and 'interrupted' in err
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_info_lists_image_topics_and_the_rest(bag, tmp_path, capsys):
+    code = main(['info', str(bag)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert '/cam/image_raw  [Image]  2 messages' in out
+    assert 'encodings: rgb8 (2)' in out and 'sizes: 640x480 (2)' in out
+    assert '/comp/image_raw/compressed  [CompressedImage]  2 messages' in out
+    assert 'formats: png (2)' in out and '/bad/image  [Image]' in out and '32FC1 (2)' in out
+    assert '/chatter  [std_msgs/msg/String]  1 messages' in out
+    write_bag(tmp_path / 'strings', [('/chatter', 1, string_msg('hi'))])
+    assert main(['info', str(tmp_path / 'strings')]) == 0
+    assert 'image topics: none' in capsys.readouterr().out
