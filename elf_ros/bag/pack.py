@@ -88,11 +88,12 @@ def read_folder(folder: Path, gray: bool = False) -> list[tuple[Path, np.ndarray
 
 def pack_folder(folder: Path, out: Path, topic: str = '/camera/image_raw',
                 encoding: str = 'rgb8', rate: float = 10.0, storage: str = 'mcap',
-                start_ns: int = 1_700_000_000 * 10**9, frame_id: str = 'camera') -> int:
-    """Write a folder of frames as one image topic at `rate` Hz; returns the frame count."""
+                start_ns: int = 1_700_000_000 * 10**9, frame_id: str = 'camera',
+                limit: int = 0) -> int:
+    """Write a folder of frames (the first `limit`, 0 = all) as one image topic at `rate` Hz."""
     gray = encoding in ('mono8', '8UC1')
     period = int(round(1e9 / rate))
-    frames = read_folder(folder, gray)
+    frames = read_folder(folder, gray)[:limit or None]
 
     def records():
         for i, (_, pixels) in enumerate(frames):
