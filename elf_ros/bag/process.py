@@ -147,20 +147,24 @@ def _prefetch(source: Iterator[list[Frame]], depth: int = 2) -> Iterator[list[Fr
     stop = threading.Event()
     done = object()
 
+    def put(item: object) -> bool:
+        """Queue an item unless the consumer has gone (then never block on a full queue)."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work() -> None:
         try:
             for item in source:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(done)
+            put(done)
         except BaseException as err:  # noqa: BLE001 - handed to the consumer
-            q.put(err)
+            put(err)
 
     thread = threading.Thread(target=work, name='bag-reader', daemon=True)
     thread.start()

@@ -84,8 +84,17 @@ def iter_messages(reader: Reader, topics: dict[str, ImageTopic]
                   ) -> Iterator[tuple[Connection, int, bytes]]:
     """Raw messages of the chosen topics in receive-time order: (connection, time ns, CDR)."""
     connections = [c for t in topics.values() for c in t.connections]
-    if connections:  # rosbags reads every topic when given none
-        yield from reader.messages(connections=connections)
+    if not connections:  # rosbags reads every topic when given none
+        return
+    messages = reader.messages(connections=connections)
+    while True:
+        try:
+            record = next(messages)
+        except StopIteration:
+            return
+        except Exception as err:  # noqa: BLE001 - a truncated or corrupt storage file
+            raise BagError(f'reading the bag failed: {type(err).__name__}: {err}') from None
+        yield record
 
 
 def deserialize(connection: Connection, raw: bytes):

@@ -166,3 +166,32 @@ def test_info_lists_image_topics_and_the_rest(bag, tmp_path, capsys):
     write_bag(tmp_path / 'strings', [('/chatter', 1, string_msg('hi'))])
     assert main(['info', str(tmp_path / 'strings')]) == 0
     assert 'image topics: none' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_truncated_bag(tmp_path, capsys, storage):
+    """A recording cut short (disk full, killed recorder): refused with the reason."""
+    frames = [('/cam/image_raw', i + 1, image_message(rgb(i), 'rgb8', i + 1)) for i in range(4)]
+    write_bag(tmp_path / 'in', frames, storage)
+    data_file, = (p for p in (tmp_path / 'in').iterdir() if p.suffix in ('.mcap', '.db3'))
+    data = data_file.read_bytes()
+    data_file.write_bytes(data[:len(data) * 6 // 10])
+    for args in (['info', tmp_path / 'in'], ['process', tmp_path / 'in', tmp_path / 'out', *FAST]):
+        code, err = run(capsys, *args)
+        assert code == 2 and 'cannot read bag' in err
+    assert not (tmp_path / 'out').exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize('name', ['elf.yaml', 'efficientnet_lite0.yaml'])
+def test_the_nodes_own_params_files_give_their_values(repo_root, name):
+    from elf_ros.bag.params import make_config
+    from elf_ros.core import FIELD_SPECS
+    path = repo_root / 'config' / name
+    written = yaml.safe_load(path.read_text())['/**']['ros__parameters']
+    config, ignored = make_config(params_file=path)
+    for field, value in written.items():
+        if field in FIELD_SPECS:
+            assert getattr(config, field) == value, field
+        elif field != 'preset':
+            assert field in ignored
+    assert 'image_topics' in ignored
