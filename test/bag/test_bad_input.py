@@ -185,7 +185,7 @@ def test_truncated_bag(tmp_path, capsys, storage):
 @pytest.mark.parametrize('name', ['elf.yaml', 'efficientnet_lite0.yaml'])
 def test_the_nodes_own_params_files_give_their_values(repo_root, name):
     from elf_ros.bag.params import make_config
-    from elf_ros.core import FIELD_SPECS
+    from elf_ros.core import FIELD_SPECS, load_preset
     path = repo_root / 'config' / name
     written = yaml.safe_load(path.read_text())['/**']['ros__parameters']
     config, ignored = make_config(params_file=path)
@@ -194,4 +194,6 @@ def test_the_nodes_own_params_files_give_their_values(repo_root, name):
             assert getattr(config, field) == value, field
         elif field != 'preset':
             assert field in ignored
-    assert 'image_topics' in ignored
+    # Fields the file leaves out come from its preset, as in the node.
+    assert config == load_preset(written['preset'], **{
+        k: v for k, v in written.items() if k in FIELD_SPECS})
