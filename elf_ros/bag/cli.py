@@ -100,8 +100,15 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from elf_ros.bag.reader import BagError
+    try:
+        args = build_parser().parse_args(argv)
+        import tqdm  # noqa: F401 - checked here so a missing one is named, not a traceback
+
+        from elf_ros.bag.reader import BagError
+    except ModuleNotFoundError as err:
+        print(f'elf-bag: error: needs the Python package {err.name!r} '
+              "(pip install 'elf_ros[bag]', or requirements/core.txt)", file=sys.stderr)
+        return 1
     from elf_ros.core import ConfigError, WeightsError
 
     signal.signal(signal.SIGTERM, _terminate)
