@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from elf_ros.core import ConfigError, WeightsError
 
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _process(args) if args.command == 'process' else _info(args)
     except (BagError, ConfigError, WeightsError, FileNotFoundError) as err:
@@ -120,3 +120,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print('elf-bag: interrupted; no output written', file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
