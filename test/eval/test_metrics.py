@@ -30,9 +30,21 @@ def test_greedy_matching_is_one_to_one_and_cheapest_first():
     assert greedy_match(np.zeros((0, 3))).shape == (0, 2)
 
 
-def test_mutual_nearest():
-    cost = np.array([[0.1, 0.5], [0.2, 0.9], [0.8, 0.3]])
-    assert mutual_nearest(cost).tolist() == [[0, 0], [2, 1]]
+def test_mutual_nearest_uses_the_core_matcher_on_floats_and_bits():
+    # Float descriptors on a line: L2 nearest neighbours 0<->0 and 2<->1; row 1 loses to row 0.
+    f1 = Features([[0, 0], [1, 1], [2, 2]], np.array([[0.1], [0.2], [0.8]], np.float32))
+    f2 = Features([[0, 0], [1, 1]], np.array([[0.0], [0.7]], np.float32))
+    assert mutual_nearest(f1, f2).tolist() == [[0, 0], [2, 1]]
+    # Packed bits compared by Hamming distance: a brute-force reference with OpenCV's norm.
+    rng = np.random.default_rng(3)
+    b1 = rng.integers(0, 256, (6, 32), dtype=np.uint8)
+    b2 = np.vstack([b1[[4, 0, 2]] ^ np.uint8(1), rng.integers(0, 256, (3, 32), dtype=np.uint8)])
+    ham = np.array([[cv2.norm(x, y, cv2.NORM_HAMMING) for y in b2] for x in b1])
+    expected = [[i, int(ham[i].argmin())] for i in range(6)
+                if int(ham[:, ham[i].argmin()].argmin()) == i]
+    pts = np.zeros((6, 2))
+    assert mutual_nearest(Features(pts, b1), Features(pts, b2)).tolist() == expected
+    assert len(expected) >= 3
 
 
 def test_hamming_distance_matches_opencv():
@@ -56,7 +68,7 @@ def test_repeatability_and_matching_score_by_hand():
     assert s.geometric_matches == 2
     assert s.repeatability == pytest.approx(2 / 3)
     # Descriptor greedy matching: (0,0) and (1,2) and (2,1) at cost 0; only (0,0) is geometric.
-    assert s.correct_matches == 1
+    assert s.ms_matches == 1
     assert s.matching_score == pytest.approx(1 / 3)
     assert s.mnn_matching_score == pytest.approx(1 / 3)
     assert s.mnn_precision == pytest.approx(1 / 3)
