@@ -25,6 +25,9 @@ GROUP_RULES: dict[str, tuple[str, ...]] = {
 CHANGE_GROUPS: tuple[str, ...] = tuple(GROUP_RULES)
 """The groups by kind of change, in table order ('other' and synthetic data come after)."""
 
+# Further scopes the targets use, across groups: the paper reports ELF-VGG on all of HPatches.
+SCOPE_RULES: dict[str, tuple[str, ...]] = {'hpatches': ('v_*', 'i_*')}
+
 _PREFIXES = ('oxford_', 'oxford-')
 
 
@@ -44,6 +47,13 @@ def group_of(sequence: str) -> str:
         if any(fnmatchcase(key, p) for p in patterns):
             return group
     return OTHER
+
+
+def scopes_of(sequence: str) -> list[str]:
+    """Return the extra scopes (SCOPE_RULES) a real sequence belongs to, by its name."""
+    key = sequence_key(sequence)
+    return [scope for scope, patterns in SCOPE_RULES.items()
+            if any(fnmatchcase(key, p) for p in patterns)]
 
 
 def group_order(groups: set[str] | list[str]) -> list[str]:

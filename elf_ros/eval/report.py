@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from elf_ros.eval.groups import CHANGE_GROUPS, OTHER
+from elf_ros.eval.groups import CHANGE_GROUPS, OTHER, SCOPE_RULES, scopes_of
 from elf_ros.eval.metrics import CORNER_THRESHOLDS
 from elf_ros.eval.runner import Evaluation, PairRecord
 from elf_ros.eval.scoreboard import scoreboard_markdown
@@ -92,15 +92,23 @@ def scoreboard_data(evaluation: Evaluation) -> dict[str, Any]:
     Collect what the scoreboard renders.
 
     Summaries per group of change ({group: {sequences, methods: {method: summary}}}), per
-    dataset ('summary') and over every pair ('overall'), plus the targets checked on them.
+    extra scope across groups ('scopes', e.g. every HPatches pair), per dataset ('summary') and
+    over every pair ('overall'), plus the targets checked on them.
     """
     groups = {}
     for name, recs in group(evaluation.records, lambda r: r.group).items():
         groups[name] = {'sequences': sorted({r.sequence for r in recs}),
                         'methods': {m: summarise(rs)
                                     for m, rs in group(recs, lambda r: r.method).items()}}
+    real = [r for r in evaluation.records if r.group in (*CHANGE_GROUPS, OTHER)]
+    scopes: dict[str, dict[str, dict[str, float]]] = {}
+    for name in SCOPE_RULES:
+        recs = [r for r in real if name in scopes_of(r.sequence)]
+        if recs:
+            scopes[name] = {m: summarise(rs)
+                            for m, rs in group(recs, lambda r: r.method).items()}
     data: dict[str, Any] = {
-        'methods': methods_json(evaluation), 'groups': groups,
+        'methods': methods_json(evaluation), 'groups': groups, 'scopes': scopes,
         'summary': summary_table(evaluation),  # per dataset
         'overall': {m: summarise(rs) for m, rs in group(evaluation.records,
                                                          lambda r: r.method).items()}}

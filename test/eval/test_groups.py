@@ -39,14 +39,16 @@ def make_sequence(folder, seed):
 def test_runner_groups_real_sequences_and_an_unknown_one_goes_to_other(tmp_path):
     make_sequence(tmp_path / 'oxford_graf', 1)
     make_sequence(tmp_path / 'oxford_mystery', 2)
+    make_sequence(tmp_path / 'v_heldout', 3)  # an HPatches name in the Oxford layout
     data = load_oxford(tmp_path, size=(160, 120))
     orb = build_method('orb', max_keypoints=100)
     result = evaluate([data], [MethodStatus('orb', 'none', method=orb)])
     assert {(r.sequence, r.group) for r in result.records} == {
-        ('oxford_graf', 'viewpoint'), ('oxford_mystery', OTHER)}
+        ('oxford_graf', 'viewpoint'), ('oxford_mystery', OTHER), ('v_heldout', 'viewpoint')}
     board = scoreboard_data(result)
     assert set(board['groups']) == {'viewpoint', OTHER}
-    assert board['groups']['viewpoint']['sequences'] == ['oxford_graf']
+    assert board['groups']['viewpoint']['sequences'] == ['oxford_graf', 'v_heldout']
+    assert board['scopes']['hpatches']['orb']['pairs'] == 2  # the v_* pairs only
     row = board['groups']['viewpoint']['methods']['orb']
-    assert row['pairs'] == 2 and row['correct'] > 10
+    assert row['pairs'] == 4 and row['correct'] > 10
     assert row['correct_min'] <= row['correct'] <= row['correct_max']

@@ -46,7 +46,7 @@ def board():
                     {'name': 'elf-vgg16', 'weights': '', 'available': False,
                      'note': 'no ImageNet weights here'}],
         'groups': {g: {'sequences': [f'{g}_seq'], 'methods': rows} for g, rows in groups.items()},
-        'summary': {'hpatches': {'elf-vgg19_paper': row(30, 20, 51.0, 70.0)}},
+        'scopes': {'hpatches': {'elf-vgg19_paper': row(30, 20, 51.0, 70.0)}},
         'overall': {m: row() for m in ran},
     }
 
@@ -62,8 +62,8 @@ def test_targets_against_sift_with_every_verdict():
     assert verdicts[('elf-lite1', 'viewpoint', 'ms')] == 'pass'
     assert verdicts[('elf-lite1', 'zoom+rotation', 'correct')] == 'pass'  # 0.85x >= 0.8x
     assert verdicts[('elf-lite1', 'zoom+rotation', 'ms')] == 'fail'       # 15 < 0.8 x 20
-    assert verdicts[('elf-vgg19_paper', 'dataset:hpatches', 'rep')] == 'pass'  # 70 >= 63.8
-    assert verdicts[('elf-vgg19_paper', 'dataset:hpatches', 'ms')] == 'fail'   # 51 < 51.8
+    assert verdicts[('elf-vgg19_paper', 'hpatches', 'rep')] == 'pass'  # 70 >= 63.8
+    assert verdicts[('elf-vgg19_paper', 'hpatches', 'ms')] == 'fail'   # 51 < 51.8
     assert verdicts[('elf-vgg19_paper', 'photometric', 'ms')] == 'pass'        # 52 >= 51.8
     assert not any(r['method'] == 'elf-vgg19+sift' for r in rows)  # hybrids only on request
     (ratio_row,) = [r for r in rows if (r['method'], r.get('scope'), r.get('measure'))
