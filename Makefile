@@ -18,7 +18,7 @@ eval: setup
 	$(RUN) python -m elf_ros.eval $(ARGS)
 
 # The scoreboard of docs/evaluation.md and README.md: every shared HPatches/Oxford sequence,
-# grouped by kind of change, every ELF preset against the classical detectors (about 10 min on
+# grouped by kind of change, every ELF preset against the classical detectors (10-20 min on
 # 2 CPU cores); rewrites the <!-- scoreboard:begin --> blocks of both files.
 SCOREBOARD_ARGS = --dataset oxford:../shared/data --dataset hpatches:../shared/data/hpatches \
 	--methods 'sift,orb,akaze,kaze,elf-*' \
