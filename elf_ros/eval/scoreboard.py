@@ -35,8 +35,9 @@ PAPER_HPATCHES: tuple[tuple[str, str, float, float], ...] = (
     ('orb', 'ORB', 53.4, 14.8),
 )
 PAPER_OTHERS = 'SuperPoint 68.6 / 57.1, TILDE 66.0 / 46.7, LF-Net 61.2 / 35.6'
-BLOCK = re.compile(r'(<!-- scoreboard:begin(?: (?P<variant>[\w-]+))? -->\n)(?P<body>.*?)'
-                   r'(<!-- scoreboard:end -->)', re.DOTALL)
+# Markers on lines of their own (a marker quoted inside a sentence is left alone).
+BLOCK = re.compile(r'^(<!-- scoreboard:begin(?: (?P<variant>[\w-]+))? -->\n)(?P<body>.*?)'
+                   r'^(<!-- scoreboard:end -->)$', re.DOTALL | re.MULTILINE)
 
 
 def _num(value: Any, digits: int = 1) -> str:

@@ -80,7 +80,7 @@ def test_targets_of_a_missing_method_say_not_run():
 
 TEXT = """# Title
 
-Intro stays.
+Intro stays; a quoted `<!-- scoreboard:begin -->` marker stays too.
 
 <!-- scoreboard:begin -->
 old table
@@ -99,10 +99,11 @@ def test_blocks_are_rewritten_in_place_and_deterministically():
     data = board()
     out = replace_blocks(TEXT, data)
     assert replace_blocks(out, data) == out
-    for kept in ('# Title\n\nIntro stays.\n\n', '\nBetween stays.\n\n', 'Tail stays.\n'):
+    intro = '# Title\n\nIntro stays; a quoted `<!-- scoreboard:begin -->` marker stays too.\n\n'
+    for kept in (intro, '\nBetween stays.\n\n', 'Tail stays.\n'):
         assert kept in out
     assert 'old table' not in out and '| old | summary |' not in out
-    full = out[out.index('<!-- scoreboard:begin -->'):out.index('Between stays.')]
+    full = out[out.index('\n<!-- scoreboard:begin -->\n') + 1:out.index('Between stays.')]
     assert full.count('<!-- scoreboard:end -->') == 1
     assert full == ('<!-- scoreboard:begin -->\n' + scoreboard_markdown(data)
                     + '<!-- scoreboard:end -->\n\n')
