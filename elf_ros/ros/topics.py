@@ -4,7 +4,8 @@ Topic names for each camera the node serves.
 Naming scheme (docs/node.md): a camera's outputs are siblings of its input topic, i.e. they
 live in the input topic's namespace. `image` -> `keypoints`, `descriptors`, `saliency`,
 `debug_image`, `features` (relative, so remapping `image` and pushing the node into a
-namespace work as usual); `/left/image_raw` -> `/left/keypoints`, ...; `right/image` -> `right/keypoints`, ...
+namespace work as usual); `/left/image_raw` -> `/left/keypoints`, ...; `right/image` ->
+`right/keypoints`, ...
 Two inputs in one namespace would share outputs, so that is refused with the reason.
 """
 from __future__ import annotations
