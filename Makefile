@@ -1,5 +1,5 @@
 # Entry points; each one sets up what it needs first (scripts/setup_env.sh is idempotent).
-.PHONY: setup test demo lint bench eval clean
+.PHONY: setup test demo lint bench eval motion clean
 RUN = bash -c 'source scripts/ros_env.sh && "$$@"' _
 
 setup:
@@ -16,6 +16,12 @@ bench: setup
 
 eval: setup
 	$(RUN) python -m elf_ros.eval $(ARGS)
+
+# Relative pose on sequences with ground truth (docs/motion.md); ARGS adds or replaces options.
+MOTION_ARGS ?= --sequence ../shared/data/kitti_seq1 --sequence ../shared/data/tum_fr2_desk_seq \
+	--out docs/results/motion
+motion: setup
+	$(RUN) python -m elf_ros.eval.motion $(if $(ARGS),$(ARGS),$(MOTION_ARGS))
 
 lint: setup
 	$(RUN) ruff check .
