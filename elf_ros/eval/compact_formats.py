@@ -1,10 +1,12 @@
 """
 What compact descriptor payloads (Features.msg float16 / uint8) cost in matching quality.
 
-`python -m elf_ros.eval.compact_formats --dataset ../shared/data` (no ROS needed): every ELF
-method runs once per image; its descriptors are then round-tripped through each payload format
-exactly as a Features subscriber decodes them, and the Oxford pairs are scored by the paper's
-protocol (elf_ros.eval.metrics.evaluate_pair): matching score, correct matches, MNN-MS.
+    python -m elf_ros.eval.compact_formats --dataset ../shared/data/oxford_graf
+
+No ROS needed. Every ELF method runs once per image; its descriptors are then round-tripped
+through each payload format exactly as a Features subscriber decodes them, and the Oxford pairs
+are scored by the paper's protocol (elf_ros.eval.metrics.evaluate_pair): matching score,
+correct matches, MNN-MS.
 """
 from __future__ import annotations
 
@@ -50,15 +52,16 @@ def score_formats(dataset: ds.Dataset, method, limit: int = 0) -> dict[str, dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m elf_ros.eval.compact_formats',
                                      description=__doc__.split('\n\n')[0])
-    parser.add_argument('--dataset', type=Path, required=True,
-                        help='Oxford folder (one sequence or a folder of them)')
+    parser.add_argument('--dataset', type=Path, action='append', required=True,
+                        help='Oxford folder (one sequence or a folder of them); repeatable')
     parser.add_argument('--methods', default='elf-efficientnet_lite0,elf-random')
     parser.add_argument('--max-keypoints', type=int, default=500)
     parser.add_argument('--limit', type=int, default=0, help='first N pairs only')
     parser.add_argument('--elf-set', action='append', default=[], metavar='FIELD=VALUE')
     parser.add_argument('--out', type=Path, default=None, help='write results.md/json here')
     args = parser.parse_args(argv)
-    dataset = ds.load_oxford(args.dataset)
+    dataset = ds.Dataset('oxford', [src for path in args.dataset
+                                    for src in ds.load_oxford(path).sources])
     lines = ['| method | format | bytes/keypoint (descriptor) | MS % | MNN-MS % | correct '
              'matches |', '|---|---|---:|---:|---:|---:|']
     results = {}
