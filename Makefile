@@ -19,6 +19,7 @@ eval: setup
 
 # Relative pose on sequences with ground truth (docs/motion.md); ARGS adds or replaces options.
 MOTION_ARGS ?= --sequence ../shared/data/kitti_seq1 --sequence ../shared/data/tum_fr2_desk_seq \
+	--weights vgg19=../shared/weights/vgg19_normalised_conv3_1/vgg_normalised_conv3_1.pth \
 	--out docs/results/motion
 motion: setup
 	$(RUN) python -m elf_ros.eval.motion $(if $(ARGS),$(ARGS),$(MOTION_ARGS))

@@ -44,8 +44,11 @@ def encode(descriptors: np.ndarray, fmt: str) -> tuple[bytes, float]:
         # torch converts to half ~10x faster than numpy (vectorised); both round to nearest.
         return torch.from_numpy(desc).half().numpy().astype('<f2', copy=False).tobytes(), 0.0
     scale = uint8_scale(desc)
-    codes = np.clip(np.rint(desc * scale) + UINT8_ZERO, 0, 255).astype(np.uint8)
-    return codes.tobytes(), scale
+    work = desc * np.float32(scale)  # in place from here: one temporary for the whole payload
+    np.rint(work, out=work)
+    work += UINT8_ZERO
+    np.clip(work, 0, 255, out=work)
+    return work.astype(np.uint8).tobytes(), scale
 
 
 def decode(payload: bytes | memoryview | np.ndarray, fmt: str, rows: int, cols: int,
