@@ -95,6 +95,14 @@ class MatcherNode(Node):
         get = self._param
         if not 0 < get('ratio') <= 1:
             raise ValueError(f"ratio must be in (0, 1], got {get('ratio')}")
+        for name in ('ransac_threshold', 'diagnostics_period'):
+            if get(name) <= 0:
+                raise ValueError(f'{name} must be positive, got {get(name)}')
+        if get('min_inliers') < 5 or get('max_distance') < 0:
+            raise ValueError('min_inliers must be at least 5 and max_distance at least 0, got '
+                             f"{get('min_inliers')} and {get('max_distance')}")
+        if not get('features_topic'):
+            raise ValueError('features_topic must name a topic')
         self._max_distance = get('max_distance') if get('max_distance') > 0 else math.inf
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self._matches = self.create_publisher(Image, 'matches', qos)

@@ -7,6 +7,8 @@ import pytest
 
 pytest.importorskip('elf_ros.msg', reason='needs the built messages (scripts/setup_env.sh)')
 from geometry_msgs.msg import TransformStamped  # noqa: E402
+import rclpy  # noqa: E402
+from rclpy.context import Context  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from ros_harness import frame, InProcessNode  # noqa: E402
@@ -117,3 +119,17 @@ def test_kitti_motion_matches_the_ground_truth(shared_data: Path):
         # rotation bound alone would not tell a pose from identity; the direction bound does.
         assert rotation_error_deg(quaternion_matrix(r.x, r.y, r.z, r.w), rot_gt) < 1.0
         assert direction_error_deg(t_est, t_gt) < 5.0
+
+
+@pytest.mark.parametrize('name, value, reason', [
+    ('ratio', 1.5, 'ratio must be in'), ('ransac_threshold', 0.0, 'must be positive'),
+    ('min_inliers', 2, 'min_inliers must be at least 5'),
+])
+def test_bad_parameters_are_refused_with_the_reason(name, value, reason):
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        with pytest.raises(ValueError, match=reason):
+            MatcherNode(context=context, parameter_overrides=[Parameter(name, value=value)])
+    finally:
+        rclpy.shutdown(context=context)
