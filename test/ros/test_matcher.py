@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip('elf_ros.msg', reason='needs the built messages (scripts/setup_env.sh)')
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from geometry_msgs.msg import TransformStamped  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.context import Context  # noqa: E402
@@ -54,6 +55,7 @@ def test_replayed_frames_give_matches_images_with_the_source_headers():
         probe = harness.probe
         probe.listen('features', Features)
         probe.listen('matches', Image)
+        probe.listen('/diagnostics', DiagnosticArray)
         probe.handshake('image', 'features')
         images = probe.publisher('image')
         # `matches` has a subscriber now, so the matcher subscribes to the images too.
@@ -64,12 +66,26 @@ def test_replayed_frames_give_matches_images_with_the_source_headers():
             probe.wait_for('features', stamp)
             stamps.append(stamp)
         drawn = [probe.wait_for('matches', s, timeout=30) for s in stamps[1:]]
+
+        def matcher_status():
+            for msg in list(probe.received['/diagnostics'].values()):
+                for status in msg.status:
+                    values = {kv.key: kv.value for kv in status.values}
+                    if status.hardware_id == 'elf_matcher' and int(values['frames']) >= 5:
+                        return values
+            return None
+        # Diagnostics messages share a stamp key only by chance; wait for a fresh one.
+        probe.received['/diagnostics'].clear()
+        probe.wait(lambda: matcher_status() is not None, 10, 'elf_matcher diagnostics')
+        values = matcher_status()
     finally:
         close(harness, matcher)
     for stamp, msg in zip(stamps[1:], drawn, strict=True):
         assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == stamp
         assert msg.header.frame_id == 'replay_cam'
         assert (msg.width, msg.height, msg.encoding) == (200, 150, 'rgb8')
+    assert int(values['matches']) > 0 and float(values['rate_hz']) > 0
+    assert values['camera_info'] == 'False' and int(values['poses_published']) == 0
     # Lines were drawn: the matches image differs from the plain frame.
     pixels = np.frombuffer(bytes(drawn[-1].data), np.uint8).reshape(150, 200, 3)
     assert np.abs(pixels.astype(int) - frame(4, (200, 150))).max() > 100
