@@ -38,8 +38,8 @@ MAX_ERROR_DEG = 10.0
 CLASSICAL = ('sift', 'orb', 'akaze')
 # ELF keypoints with SIFT descriptors: tells the detector's share from the descriptor's.
 HYBRIDS = ('elf-efficientnet_lite0+sift',)
-# Native resolution for ELF: frames keep their aspect ratio (KITTI is 1226x370).
-NATIVE = {'input_width': 0, 'input_height': 0}
+# Native resolution for ELF: frames keep their size and aspect ratio (KITTI is 1226x370).
+NATIVE = {'input_width': 0, 'input_height': 0, 'input_long_side': 0}
 
 
 @dataclass
@@ -302,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='local weights file for an ELF preset')
     parser.add_argument('--elf-set', action='append', default=[], metavar='FIELD=VALUE',
                         help='detector-config change for every ELF method (default: native '
-                        'input size, input_width=0 input_height=0)')
+                        'input size, input_width=0 input_height=0 input_long_side=0; e.g. '
+                        'input_long_side=640 for an aspect-preserving resize)')
     parser.add_argument('--seed', type=int, default=0, help='RANSAC seed (pair i uses seed+i)')
     parser.add_argument('--out', type=Path, default=Path('motion_results'))
     parser.add_argument('--no-plots', action='store_true')

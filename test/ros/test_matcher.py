@@ -102,7 +102,8 @@ def test_kitti_motion_matches_the_ground_truth(shared_data: Path):
     seq = load_sequence(shared_data / 'kitti_seq1')
     indices = (0, 5, 10, 15)  # 6 m apart: enough parallax for the translation direction
     harness = InProcessNode(preset='efficientnet_lite0', weights='imagenet', input_width=0,
-                            input_height=0, max_keypoints=1000, cpu_threads=1)
+                            input_height=0, input_long_side=0, max_keypoints=1000,
+                            cpu_threads=1)
     matcher = with_matcher(harness, camera_info_topic='camera_info')
     try:
         probe = harness.probe
