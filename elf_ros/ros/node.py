@@ -598,7 +598,8 @@ class ElfPipeline:
 
     def destroy_node(self) -> None:
         """Stop the worker too: in-process users often only destroy the node."""
-        self.close()
+        if self._slots is not None and not self._slots.closed:
+            self.close()  # not closed yet (close() already waited otherwise)
         super().destroy_node()
 
 
