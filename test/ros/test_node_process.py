@@ -113,7 +113,7 @@ def test_cuda_without_a_gpu_is_a_clear_startup_error():
 
 
 def installed(name: str) -> list[str]:
-    """The executable `ros2 run elf_ros <name>` runs: <package prefix>/lib/elf_ros/<name>."""
+    """Return the command `ros2 run elf_ros <name>` runs: <prefix>/lib/elf_ros/<name>."""
     from ament_index_python.packages import get_package_prefix, PackageNotFoundError
     try:
         path = Path(get_package_prefix('elf_ros')) / 'lib' / 'elf_ros' / name
