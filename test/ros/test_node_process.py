@@ -188,16 +188,25 @@ def test_installed_executables_report_failure_in_their_exit_status(executable, a
     assert 'Traceback' not in proc.stderr, proc.stderr
 
 
-def test_installed_node_starts(probe):
-    """The installed entry point runs the same node (exit 0 on SIGTERM, as systemd stops it)."""
+def test_installed_node_starts_with_a_per_node_log_level(probe):
+    """
+    The installed entry point runs the same node; exit 0 on SIGTERM (as systemd stops it).
+
+    `--log-level <ns>.elf_node:=debug` (what the launch file's log_level passes) turns on the
+    node's per-frame lines without rcl's own debug output.
+    """
     ns = f'/inst{os.getpid()}'
     node = NodeProcess('-p', 'preset:=random', '-p', 'input_width:=160', '-p',
-                       'input_height:=120', '-r', f'__ns:={ns}', command=installed('elf_node'))
+                       'input_height:=120', '-r', f'__ns:={ns}',
+                       '--log-level', f'{ns.strip("/")}.elf_node:=debug',
+                       command=installed('elf_node'))
     try:
         probe.listen(f'{ns}/keypoints')
         probe.handshake(f'{ns}/image', f'{ns}/keypoints', timeout=90)
         node.proc.send_signal(signal.SIGTERM)
         code, output = node.wait(timeout=10)
         assert code == 0 and 'Traceback' not in output, output
+        assert 'keypoints, detect_ms=' in output  # the node's debug lines
+        assert '[rcl]' not in output and '[rclpy' not in output, output[:2000]
     finally:
         node.kill()
