@@ -429,7 +429,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
                         help='override a node or detector parameter, e.g. --set nms_radius=4 '
                              '--set cpu_threads=1')
-    parser.add_argument('--executor', choices=('single', 'multi', 'events'), default='',
+    parser.add_argument('--executor', choices=('single', 'multi'), default='',
                         help="the node's executor (ELF_NODE_EXECUTOR; default: the node's)")
     parser.add_argument('--out', type=Path, default=Path('out/bench'),
                         help='folder for node logs')

@@ -615,17 +615,16 @@ class ElfNode(ElfPipeline, Node):
 
 def make_executor() -> Executor:
     """
-    Create the executor spinning the node (ELF_NODE_EXECUTOR: single, multi or events).
+    Create the executor spinning the node (ELF_NODE_EXECUTOR: single or multi).
 
-    Every callback is short (parameters are built in the background), so one thread suffices;
-    see docs/node.md for the measured difference.
+    Every callback is short (parameters are built in the background), so one thread suffices
+    and costs less per message than the thread pool (docs/node.md has the measurements).
+    rclpy's experimental EventsExecutor is not offered: with these wheels it busy-spun at 100 %
+    CPU and never delivered a message.
     """
     kind = os.environ.get('ELF_NODE_EXECUTOR', DEFAULT_EXECUTOR)
     if kind == 'multi':
         return MultiThreadedExecutor(num_threads=3)
-    if kind == 'events':
-        from rclpy.experimental import EventsExecutor
-        return EventsExecutor()
     return SingleThreadedExecutor()
 
 
