@@ -23,6 +23,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.executors import Executor, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
@@ -206,7 +207,7 @@ class ElfPipeline:
         self._cameras: dict[str, Camera] = {}
         self._slots: FrameSlots | None = None
         self._worker: threading.Thread | None = None
-        self._subscriptions: list[Any] = []
+        self._image_subscriptions: list[Any] = []
         self._timer = None
         self._parameter_service = GroupedParameterService(self)
         try:
@@ -304,15 +305,18 @@ class ElfPipeline:
         self._worker = threading.Thread(target=self._work, args=(self._slots,),
                                         name='elf_worker', daemon=True)
         self._worker.start()
+        # Steady clock: diagnostics keep coming (and report silence) while a bag is paused
+        # under use_sim_time; their stamps follow the node's (sim) clock.
         self._timer = self.create_timer(float(self._param('diagnostics_period')),
-                                        self._publish_diagnostics)
+                                        self._publish_diagnostics,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
         in_qos = QoSProfile(depth=int(self._param('input_depth')),
                             reliability=RELIABILITY[self._param('input_reliability')])
         compressed = self._param('input_transport') == 'compressed'
         outputs = []
         for name, camera in self._cameras.items():
             if camera.normalized is not None:
-                self._subscriptions.append(self.create_subscription(
+                self._image_subscriptions.append(self.create_subscription(
                     CameraInfo, sibling(name, 'camera_info'),
                     lambda msg, c=camera: setattr(c, 'camera_info', msg), in_qos))
             if WITH_MESSAGE_INFO:
@@ -324,7 +328,7 @@ class ElfPipeline:
             sub = self.create_subscription(
                 CompressedImage if compressed else Image,
                 name + '/compressed' if compressed else name, callback, in_qos)
-            self._subscriptions.append(sub)
+            self._image_subscriptions.append(sub)
             camera.diagnostic_name = f'{self.get_fully_qualified_name()}: {sub.topic_name}'
             outputs.append(f'{sub.topic_name} -> {self._publisher_name(camera.keypoints)}')
         with self._lock:
@@ -339,9 +343,9 @@ class ElfPipeline:
 
     def _stop(self, timeout: float = 1.0) -> bool:
         """Stop taking frames; False when the worker is still inside a detection."""
-        for sub in self._subscriptions:
+        for sub in self._image_subscriptions:
             self.destroy_subscription(sub)
-        self._subscriptions = []
+        self._image_subscriptions = []
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None

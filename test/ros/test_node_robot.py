@@ -309,3 +309,26 @@ def test_descriptors_of_a_rebuilt_detector_match_a_fresh_one():
     finally:
         harness.close()
 
+
+
+def test_use_sim_time_stamps_diagnostics_with_the_clock_topic():
+    """use_sim_time (a launch argument) makes the node's clock follow /clock (bag replay)."""
+    from rosgraph_msgs.msg import Clock
+    harness = InProcessNode(use_sim_time=True, diagnostics_period=0.2)
+    try:
+        probe = harness.probe
+        probe.listen('/diagnostics', DiagnosticArray)
+        clock = probe.publisher('/clock', Clock)
+        sim = Clock()
+        sim.clock.sec = 1234
+
+        def stamped():
+            clock.publish(sim)
+            return any(m.header.stamp.sec == 1234
+                       for m in list(probe.received['/diagnostics'].values()))
+        deadline = time.monotonic() + 20
+        while not stamped():
+            assert time.monotonic() < deadline, 'diagnostics never stamped with /clock'
+            time.sleep(0.1)
+    finally:
+        harness.close()
