@@ -42,7 +42,8 @@ from elf_ros.ros.node import DEFAULT_EXECUTOR, NODE_PARAMETERS
 from elf_ros.ros.replay import default_source, read_frames
 
 FASTDDS_PROFILE = Path(__file__).resolve().parents[2] / 'config' / 'fastdds_large_frames.xml'
-_FRAME_LINE = re.compile(r'frame (\d+\.\d{9}) on .*detect_ms=([\d.]+) in_node_ms=([\d.]+)')
+_FRAME_LINE = re.compile(r'frame (\d+\.\d{9}) on .*detect_ms=([\d.]+) in_node_ms=([\d.]+)'
+                         r'(?: waited_ms=([\d.]+) publish_ms=([\d.]+))?')
 
 
 def _ms(values, q: float) -> float:
@@ -179,14 +180,24 @@ class NodeUnderTest:
 
     def detection_times(self) -> dict[int, tuple[float, float]]:
         """Per frame stamp (ns): seconds in the detector and in the node (callback->published)."""
+        return {stamp: times[:2] for stamp, times in self.node_times().items()}
+
+    def node_times(self) -> dict[int, tuple[float, ...]]:
+        """
+        Read the node's per-frame debug lines.
+
+        Per frame stamp (ns), seconds: detector, in the node (callback -> published), waiting
+        in the slot (callback -> worker), publishing both outputs (NaN from older nodes).
+        """
         self.log.flush()
         times = {}
         for line in Path(self.log.name).read_text().splitlines():
             match = _FRAME_LINE.search(line)
             if match:
                 sec, nsec = match.group(1).split('.')
-                times[int(sec) * 10**9 + int(nsec)] = (float(match.group(2)) * 1e-3,
-                                                       float(match.group(3)) * 1e-3)
+                times[int(sec) * 10**9 + int(nsec)] = tuple(
+                    float(v) * 1e-3 if v is not None else float('nan')
+                    for v in match.groups()[1:])
         return times
 
     def stop(self) -> None:
@@ -287,8 +298,10 @@ def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args,
         if not latency:
             raise RuntimeError(f'all {lost} frames lost; see {node.log.name}')
         time.sleep(0.5)  # let the node's log catch up
-        detect = node.detection_times()
+        node_times = node.node_times()
+        detect = {s: t[:2] for s, t in node_times.items()}
         paired = [(lat, *detect[s]) for s, lat in latency.items() if s in detect]
+        split = [node_times[s][2:] for s in latency if s in node_times]
         overhead = [lat - det for lat, det, _ in paired]
         e2e = {'p50_ms': _ms(list(latency.values()), 50),
                'p99_ms': _ms(list(latency.values()), 99),
@@ -296,12 +309,17 @@ def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args,
                # overhead = in the node around the detector + DDS both ways (and callbacks)
                'in_node_p50_ms': _ms([node - det for _, det, node in paired], 50),
                'dds_p50_ms': _ms([lat - node for lat, _, node in paired], 50),
+               # of the in-node part: callback -> worker hand-off, publishing the outputs
+               'waited_p50_ms': _ms([w for w, _ in split], 50),
+               'publish_p50_ms': _ms([p for _, p in split], 50),
                'overhead_p50_ms': _ms(overhead, 50), 'overhead_p99_ms': _ms(overhead, 99),
                'lost': lost}
         print(f'end to end: p50 {e2e["p50_ms"]} ms, p99 {e2e["p99_ms"]} ms; same frames in the '
               f'detector {e2e["node_detection_p50_ms"]} ms -> ROS overhead p50 '
               f'{e2e["overhead_p50_ms"]} ms, p99 {e2e["overhead_p99_ms"]} ms (in the node '
-              f'{e2e["in_node_p50_ms"]} ms, DDS + callbacks {e2e["dds_p50_ms"]} ms)', flush=True)
+              f'{e2e["in_node_p50_ms"]} ms, DDS + callbacks {e2e["dds_p50_ms"]} ms; in the node: '
+              f'slot -> worker {e2e["waited_p50_ms"]} ms, publishing {e2e["publish_p50_ms"]} ms)',
+              flush=True)
         # Rates relative to what the node's detector needed on these frames.
         frame_s = max(e2e['node_detection_p50_ms'], 1.0) * 1e-3
         sweep = []

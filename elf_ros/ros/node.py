@@ -488,6 +488,7 @@ class ElfPipeline:
                 self.get_logger().error(f'detection failed: {err!r}')
 
     def _process(self, frames: dict[str, Frame], slots: FrameSlots) -> None:
+        taken = time.monotonic()
         batch: list[tuple[Camera, Frame, Any]] = []
         for name, frame in frames.items():
             camera = self._cameras[name]
@@ -510,9 +511,11 @@ class ElfPipeline:
         for (camera, frame, image), result in zip(batch, results, strict=True):
             if result is None or slots.closed:
                 continue
+            published = time.monotonic()
             self._publish(camera, frame, image, result, config.backbone,
                           detector.backbone.description_layer)
-            total = time.monotonic() - frame.received
+            done = time.monotonic()
+            total = done - frame.received
             camera.stats.detection.add(elapsed)
             camera.stats.end_to_end.add(total)
             camera.stats.output.tick()
@@ -520,7 +523,8 @@ class ElfPipeline:
             self.get_logger().debug(
                 f'frame {stamp.sec}.{stamp.nanosec:09d} on {camera.topics.input}: '
                 f'{len(result.keypoints)} keypoints, detect_ms={elapsed * 1e3:.2f} '
-                f'in_node_ms={total * 1e3:.2f}')
+                f'in_node_ms={total * 1e3:.2f} waited_ms={(taken - frame.received) * 1e3:.2f} '
+                f'publish_ms={(done - published) * 1e3:.2f}')
 
     def _detect(self, detector: ElfDetector, batch: list, want_saliency: bool) -> list:
         """Results in batch order; on failure, retry one by one so one bad image costs one."""
