@@ -5,12 +5,15 @@ from typing import Any
 
 from elf_ros.core.config import ConfigError, DetectorConfig
 
-_PAPER = dict(input_width=640, input_height=480, threshold_blur_kernel=5,
+# The paper resized every image to 640x480. Presets keep 640 px on the long side but keep the
+# aspect ratio and never upscale (a 640x480 frame is processed exactly as in the paper); set
+# input_width/input_height for the paper's fixed, distorting resize.
+_PAPER = dict(input_long_side=640, threshold_blur_kernel=5,
               threshold_blur_sigma=5.0, noise_blur_kernel=5, noise_blur_sigma=4.0,
               nms_radius=10, border=10, max_keypoints=500)
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # ELF-VGG as published: pool2 saliency, pool3 descriptors, 640x480.
+    # ELF-VGG as published: pool2 saliency, pool3 descriptors, 640 px long side.
     'vgg16': dict(_PAPER, backbone='vgg16', weights='imagenet', detection_layer='pool2',
                   description_layer='pool3'),
     'alexnet': dict(_PAPER, backbone='alexnet', weights='imagenet', detection_layer='pool1',

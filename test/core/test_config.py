@@ -24,7 +24,8 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
     assert all(spec.description for spec in FIELD_SPECS.values())
     assert RUNTIME_FIELDS == {'threshold_blur_kernel', 'threshold_blur_sigma',
                               'noise_blur_kernel', 'noise_blur_sigma', 'nms_radius', 'border',
-                              'max_keypoints'}
+                              'max_keypoints', 'threshold_scale', 'subpixel',
+                              'input_long_side', 'min_source_side'}
     assert FIELD_SPECS['preprocessing'].choices == ('auto', 'standardize', 'imagenet')
 
 
@@ -34,6 +35,11 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
     ({'backbone': 'alexnet', 'description_layer': 'pool3'}, 'description_layer', 'pool2'),
     ({'preprocessing': 'caffe'}, 'preprocessing', 'standardize'),
     ({'nms_radius': -1}, 'nms_radius', '0 .. 200'),
+    ({'threshold_scale': 4.5}, 'threshold_scale', '0 .. 4'),
+    ({'threshold_scale': -0.1}, 'threshold_scale', '0 .. 4'),
+    ({'subpixel': 1}, 'subpixel', 'bool'),
+    ({'input_long_side': 20}, 'border', 'at most 9'),
+    ({'min_source_side': 0}, 'min_source_side', '1 .. 8192'),
     ({'max_keypoints': 1.5}, 'max_keypoints', 'int'),
     ({'threshold_blur_kernel': 4}, 'threshold_blur_kernel', 'odd'),
     ({'device': 'gpu'}, 'device', 'cuda:N'),
@@ -61,8 +67,8 @@ def test_presets_are_valid_and_overridable():
     for name in PRESETS:
         assert isinstance(load_preset(name), DetectorConfig)
     c = load_preset('vgg16', weights='random', max_keypoints=100)
-    assert (c.detection_layer, c.description_layer, c.input_width, c.input_height) == (
-        'pool2', 'pool3', 640, 480)
+    assert (c.detection_layer, c.description_layer, c.input_long_side, c.input_width) == (
+        'pool2', 'pool3', 640, 0)
     assert c.max_keypoints == 100
     with pytest.raises(ConfigError, match='preset'):
         load_preset('superpoint')
