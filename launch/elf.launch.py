@@ -7,8 +7,13 @@ Start elf_node (and optionally rviz2) with a params file.
   ros2 launch elf_ros elf.launch.py image_topics:='[left/image, right/image]' namespace:=stereo
   ros2 launch elf_ros elf.launch.py device:=cuda log_level:=debug rviz:=true
   ros2 launch elf_ros elf.launch.py matcher:=true camera_info_topic:=camera_info rviz:=true
+  ros2 launch elf_ros elf.launch.py image_topics:=/camera/image_raw   # outputs: /camera/keypoints
+  ros2 launch elf_ros elf.launch.py lifecycle:=true  # then: ros2 lifecycle set /elf_node configure
 
-Launch arguments given here override the params file; empty ones leave it alone.
+Launch arguments given here override the params file; empty ones leave it alone. `log_level`
+applies to elf_node's own logger only (rcl's stays at info). Inputs: give the camera topic as
+image_topics (outputs go beside it); a `-r image:=...` remap in your own launch file does the
+same (the outputs follow the remapped input).
 The camera driver gains from the same Fast DDS profile (fastdds_profile) when it runs in its
 own process: large frames then travel through shared memory.
 """
@@ -36,15 +41,33 @@ def _node(context, *args, **kwargs):
         overrides['image_topics'] = [topics] if isinstance(topics, str) else list(topics)
     if arg('device'):
         overrides['device'] = arg('device')
+    if arg('input_transport'):
+        overrides['input_transport'] = arg('input_transport')
+    overrides['use_sim_time'] = arg('use_sim_time').lower() == 'true'
+    namespace = arg('namespace').strip('/')
+    # The node's logger is <namespace with dots>.elf_node: raise only its level, not rcl's.
+    logger = '.'.join([*filter(None, namespace.split('/')), 'elf_node'])
+    lifecycle = arg('lifecycle').lower() == 'true'
     return [Node(
         package='elf_ros',
-        executable='elf_node',
+        executable='elf_lifecycle_node' if lifecycle else 'elf_node',
         name='elf_node',
-        namespace=arg('namespace'),
+        namespace=namespace,
         parameters=[arg('params_file'), overrides],
-        arguments=['--ros-args', '--log-level', arg('log_level')],
+        arguments=['--ros-args', '--log-level', f"{logger}:={arg('log_level')}"],
+        respawn=arg('respawn').lower() == 'true',
+        respawn_delay=float(arg('respawn_delay')),
         output='screen',
         emulate_tty=True,
+    ), Node(
+        # Relative topics in elf.rviz: rviz2 in the node's namespace (plus the first camera's
+        # own namespace) shows that camera's debug_image and saliency.
+        package='rviz2', executable='rviz2', name='rviz2',
+        namespace='/'.join(filter(None, [namespace, _camera_namespace(overrides)])),
+        arguments=['-d', os.path.join(get_package_share_directory('elf_ros'), 'config',
+                                      'elf.rviz')],
+        parameters=[{'use_sim_time': overrides['use_sim_time']}],
+        condition=IfCondition(LaunchConfiguration('rviz')),
     )]
 
 
@@ -59,15 +82,27 @@ def _matcher(context, *args, **kwargs):
     image = topics if isinstance(topics, str) else list(topics)[0]
     features = camera_topics([image])[0].features
     prefix = features[:-len('features')]  # the matcher's outputs sit beside the camera's
+    namespace = arg('namespace').strip('/')
+    logger = '.'.join([*filter(None, namespace.split('/')), 'elf_matcher'])
     return [Node(
         package='elf_ros', executable='elf_matcher', name='elf_matcher',
-        namespace=arg('namespace'),
+        namespace=namespace,
         parameters=[{'features_topic': features, 'image_topic': image,
-                     'camera_info_topic': arg('camera_info_topic')}],
+                     'camera_info_topic': arg('camera_info_topic'),
+                     'use_sim_time': arg('use_sim_time').lower() == 'true'}],
         remappings=[('matches', prefix + 'matches'), ('motion', prefix + 'motion')],
-        arguments=['--ros-args', '--log-level', arg('log_level')],
+        arguments=['--ros-args', '--log-level', f"{logger}:={arg('log_level')}"],
+        respawn=arg('respawn').lower() == 'true',
+        respawn_delay=float(arg('respawn_delay')),
         output='screen', emulate_tty=True,
     )]
+
+
+def _camera_namespace(overrides):
+    """Namespace of the first camera given on the command line ('' for the default `image`)."""
+    topics = overrides.get('image_topics') or ['image']
+    head, _, _ = topics[0].strip().rstrip('/').rpartition('/')
+    return head.strip('/')
 
 
 def generate_launch_description():
@@ -86,10 +121,23 @@ def generate_launch_description():
         DeclareLaunchArgument('device', default_value='',
                               description='auto | cpu | cuda | cuda:N; empty: as in the '
                                           'params file'),
+        DeclareLaunchArgument('input_transport', default_value='',
+                              description='raw | compressed (<topic>/compressed); empty: as in '
+                                          'the params file'),
         DeclareLaunchArgument('log_level', default_value='info',
-                              description='debug | info | warn | error | fatal'),
+                              description="elf_node's own log level (debug | info | warn | "
+                                          "error | fatal); rcl's stays at info"),
+        DeclareLaunchArgument('use_sim_time', default_value='false',
+                              description='Use /clock (bag replay with --clock)'),
+        DeclareLaunchArgument('respawn', default_value='false',
+                              description='Restart elf_node when it exits (e.g. a crash)'),
+        DeclareLaunchArgument('respawn_delay', default_value='2.0',
+                              description='Seconds before a respawn'),
+        DeclareLaunchArgument('lifecycle', default_value='false',
+                              description='Start elf_lifecycle_node (managed: configure and '
+                                          'activate it with ros2 lifecycle set)'),
         DeclareLaunchArgument('rviz', default_value='false',
-                              description='Also start rviz2 with config/elf.rviz'),
+                              description='Also start rviz2 with config/elf.rviz (needs rviz2)'),
         DeclareLaunchArgument('matcher', default_value='false',
                               description='Also start elf_matcher on the first camera '
                                           '(frame-to-frame matches image, motion)'),
@@ -108,7 +156,4 @@ def generate_launch_description():
                                LaunchConfiguration('fastdds_profile')),
         OpaqueFunction(function=_node),
         OpaqueFunction(function=_matcher),
-        Node(package='rviz2', executable='rviz2', name='rviz2',
-             arguments=['-d', os.path.join(share, 'config', 'elf.rviz')],
-             condition=IfCondition(LaunchConfiguration('rviz'))),
     ])

@@ -32,15 +32,18 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
+import torch
 
-from elf_ros.core import ElfDetector, load_preset
+from elf_ros.core import ElfDetector, FIELD_SPECS, load_preset
 from elf_ros.msg import DescriptorArray, KeypointArray
 from elf_ros.ros import messages
 from elf_ros.ros.image_conversion import image_from_rgb, to_detector_image
+from elf_ros.ros.node import DEFAULT_EXECUTOR, NODE_PARAMETERS
 from elf_ros.ros.replay import default_source, read_frames
 
 FASTDDS_PROFILE = Path(__file__).resolve().parents[2] / 'config' / 'fastdds_large_frames.xml'
-_FRAME_LINE = re.compile(r'frame (\d+\.\d{9}) on .*detect_ms=([\d.]+) in_node_ms=([\d.]+)')
+_FRAME_LINE = re.compile(r'frame (\d+\.\d{9}) on .*detect_ms=([\d.]+) in_node_ms=([\d.]+)'
+                         r'(?: waited_ms=([\d.]+) publish_ms=([\d.]+))?')
 
 
 def _ms(values, q: float) -> float:
@@ -177,14 +180,24 @@ class NodeUnderTest:
 
     def detection_times(self) -> dict[int, tuple[float, float]]:
         """Per frame stamp (ns): seconds in the detector and in the node (callback->published)."""
+        return {stamp: times[:2] for stamp, times in self.node_times().items()}
+
+    def node_times(self) -> dict[int, tuple[float, ...]]:
+        """
+        Read the node's per-frame debug lines.
+
+        Per frame stamp (ns), seconds: detector, in the node (callback -> published), waiting
+        in the slot (callback -> worker), publishing both outputs (NaN from older nodes).
+        """
         self.log.flush()
         times = {}
         for line in Path(self.log.name).read_text().splitlines():
             match = _FRAME_LINE.search(line)
             if match:
                 sec, nsec = match.group(1).split('.')
-                times[int(sec) * 10**9 + int(nsec)] = (float(match.group(2)) * 1e-3,
-                                                       float(match.group(3)) * 1e-3)
+                times[int(sec) * 10**9 + int(nsec)] = tuple(
+                    float(v) * 1e-3 if v is not None else float('nan')
+                    for v in match.groups()[1:])
         return times
 
     def stop(self) -> None:
@@ -253,7 +266,8 @@ def measure_rate(probe: Probe, msgs: list[Image], rate: float, seconds: float,
             'first_half_p50_ms': _ms(lat[:half], 50), 'second_half_p50_ms': _ms(lat[half:], 50)}
 
 
-def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args) -> dict:
+def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args,
+                 node_overrides: dict | None = None) -> dict:
     load = ', '.join(f'{v:.1f}' for v in os.getloadavg())
     print(f'\n== {preset} {overrides or ""} (load average before: {load})', flush=True)
     alone = time_detector(preset, overrides, frames, args.repeats)
@@ -263,7 +277,8 @@ def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args) -
     msgs = [image_from_rgb(Image(), f, 'rgb8') for f in frames]
     for m in msgs:
         m.header.frame_id = 'camera'
-    node = NodeUnderTest(namespace, preset, {**overrides, 'input_reliability': args.input_qos},
+    node = NodeUnderTest(namespace, preset, {**overrides, **(node_overrides or {}),
+                                             'input_reliability': args.input_qos},
                          args.out / f'node_{preset}.log')
     probe = Probe(namespace)
     probe.start()
@@ -283,8 +298,10 @@ def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args) -
         if not latency:
             raise RuntimeError(f'all {lost} frames lost; see {node.log.name}')
         time.sleep(0.5)  # let the node's log catch up
-        detect = node.detection_times()
+        node_times = node.node_times()
+        detect = {s: t[:2] for s, t in node_times.items()}
         paired = [(lat, *detect[s]) for s, lat in latency.items() if s in detect]
+        split = [node_times[s][2:] for s in latency if s in node_times]
         overhead = [lat - det for lat, det, _ in paired]
         e2e = {'p50_ms': _ms(list(latency.values()), 50),
                'p99_ms': _ms(list(latency.values()), 99),
@@ -292,12 +309,17 @@ def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args) -
                # overhead = in the node around the detector + DDS both ways (and callbacks)
                'in_node_p50_ms': _ms([node - det for _, det, node in paired], 50),
                'dds_p50_ms': _ms([lat - node for lat, _, node in paired], 50),
+               # of the in-node part: callback -> worker hand-off, publishing the outputs
+               'waited_p50_ms': _ms([w for w, _ in split], 50),
+               'publish_p50_ms': _ms([p for _, p in split], 50),
                'overhead_p50_ms': _ms(overhead, 50), 'overhead_p99_ms': _ms(overhead, 99),
                'lost': lost}
         print(f'end to end: p50 {e2e["p50_ms"]} ms, p99 {e2e["p99_ms"]} ms; same frames in the '
               f'detector {e2e["node_detection_p50_ms"]} ms -> ROS overhead p50 '
               f'{e2e["overhead_p50_ms"]} ms, p99 {e2e["overhead_p99_ms"]} ms (in the node '
-              f'{e2e["in_node_p50_ms"]} ms, DDS + callbacks {e2e["dds_p50_ms"]} ms)', flush=True)
+              f'{e2e["in_node_p50_ms"]} ms, DDS + callbacks {e2e["dds_p50_ms"]} ms; in the node: '
+              f'slot -> worker {e2e["waited_p50_ms"]} ms, publishing {e2e["publish_p50_ms"]} ms)',
+              flush=True)
         # Rates relative to what the node's detector needed on these frames.
         frame_s = max(e2e['node_detection_p50_ms'], 1.0) * 1e-3
         sweep = []
@@ -382,6 +404,34 @@ def print_table(results: list[dict], ros_work: dict) -> None:
           ', '.join(f'{k[:-3]} {v} ms' for k, v in ros_work.items()))
 
 
+NODE_SETTINGS = {p.name: type(p.default) for p in NODE_PARAMETERS}
+
+
+def parse_setting(item: str) -> tuple[str, object]:
+    """NAME=VALUE of a node or detector parameter, typed; ValueError listing valid names."""
+    key, sep, value = item.partition('=')
+    key = key.strip()
+    if key in NODE_SETTINGS:
+        kind = NODE_SETTINGS[key]
+    elif key in FIELD_SPECS:
+        kind = type(getattr(load_preset('random'), key))
+    else:
+        raise ValueError(f'unknown parameter {key!r}; valid names: '
+                         + ', '.join(sorted({*NODE_SETTINGS, *FIELD_SPECS})))
+    if not sep:
+        raise ValueError('expected NAME=VALUE')
+    if kind is list:
+        raise ValueError(f'{key} is a list; not settable here')
+    if kind is bool:
+        if value.lower() not in ('true', 'false'):
+            raise ValueError(f'{key}: expected true or false, got {value!r}')
+        return key, value.lower() == 'true'
+    try:
+        return key, kind(value)
+    except ValueError:
+        raise ValueError(f'{key}: expected {kind.__name__}, got {value!r}') from None
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--presets', default='',
@@ -395,7 +445,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--rate-factors', default='0.5,0.8,1.2,2.0',
                         help='input rates to try, as multiples of 1/detector time')
     parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
-                        help='override a detector parameter, e.g. --set nms_radius=4')
+                        help='override a node or detector parameter, e.g. --set nms_radius=4 '
+                             '--set cpu_threads=1')
+    parser.add_argument('--executor', choices=('single', 'multi'), default='',
+                        help="the node's executor (ELF_NODE_EXECUTOR; default: the node's)")
     parser.add_argument('--out', type=Path, default=Path('out/bench'),
                         help='folder for node logs')
     parser.add_argument('--json', type=Path, help='write all numbers to this JSON file')
@@ -407,6 +460,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--no-transport-check', action='store_true',
                         help='skip the best-effort vs reliable loss check')
     args = parser.parse_args(argv)
+    for item in args.set:
+        try:
+            parse_setting(item)
+        except ValueError as err:
+            parser.error(f'--set {item}: {err}')
     args.rate_factors = [float(f) for f in args.rate_factors.split(',') if f]
     return args
 
@@ -422,24 +480,31 @@ def main(argv: list[str] | None = None) -> int:
     frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA)
               for f in read_frames(default_source())]
     overrides = {'device': args.device, 'input_width': width, 'input_height': height}
+    node_overrides = {}
     for item in args.set:
-        key, _, value = item.partition('=')
-        kind = type(getattr(load_preset('random'), key))
-        overrides[key] = value.lower() == 'true' if kind is bool else kind(value)
+        key, value = parse_setting(item)
+        (node_overrides if key in NODE_SETTINGS else overrides)[key] = value
+    if node_overrides.get('cpu_threads'):  # the detector alone gets the same threads
+        torch.set_num_threads(node_overrides['cpu_threads'])
+    if args.executor:
+        os.environ['ELF_NODE_EXECUTOR'] = args.executor  # inherited by the node process
     presets = [p for p in args.presets.split(',') if p] or default_presets()
     ros_work = time_ros_work(frames[0])
     transport = {} if args.no_transport_check else transport_check(frames, args.out)
     results = []
     for preset in presets:
-        result = bench_preset(preset, overrides, frames, args)
+        result = bench_preset(preset, overrides, frames, args, node_overrides)
         result['size'] = f'{width}x{height}'
         results.append(result)
     print_table(results, ros_work)
+    print(f"executor: {os.environ.get('ELF_NODE_EXECUTOR', DEFAULT_EXECUTOR)}, node settings: "
+          f'{node_overrides or "defaults"}')
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(
             {'results': results, 'ros_work': ros_work, 'transport_check': transport,
-             'input_qos': args.input_qos}, indent=1))
+             'input_qos': args.input_qos, 'node_settings': node_overrides,
+             'executor': os.environ.get('ELF_NODE_EXECUTOR', DEFAULT_EXECUTOR)}, indent=1))
     return 0
 
 

@@ -4,50 +4,68 @@ elf_node: ELF keypoints and descriptors for one or more camera streams.
 Subscription callbacks only park the newest message of each camera in a slot; one worker
 thread converts, detects (all waiting cameras in one batch) and publishes, so latency never
 builds up when cameras are faster than the detector. Parameter changes are checked against
-the detector's own validation; network changes build a new detector in the parameter thread
-while the worker keeps serving with the old one, and it is swapped in only if it built.
+the detector's own validation and answered at once; network changes are built by a background
+builder (one build per batch of changes) while the worker keeps serving with the old detector,
+which is swapped out only if the new one built. `ElfPipeline` holds all of this for both the
+plain node (`ElfNode`, ready at once) and the managed one (`elf_ros.ros.lifecycle`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import gc
 import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy._rclpy_pybind11 import RCLError
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import Executor, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 import rclpy.subscription
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 import torch
 
-from elf_ros.core import ConfigError, descriptor_codec, DetectorConfig, ElfDetector
+from elf_ros.core import ConfigError, descriptor_codec, DetectorConfig, ElfDetector, PRESETS
+from elf_ros.core.config import FIELD_SPECS, RUNTIME_FIELDS
 from elf_ros.msg import DescriptorArray, Features, KeypointArray
 from elf_ros.ros import messages
+from elf_ros.ros.camera_info import CameraInfoError, normalised_keypoints
+from elf_ros.ros.diagnostics import camera_status, Thresholds
 from elf_ros.ros.frame_slots import FrameSlots
-from elf_ros.ros.image_conversion import ImageConversionError, to_detector_image
+from elf_ros.ros.image_conversion import (
+    compressed_to_detector_image,
+    ImageConversionError,
+    to_detector_image,
+)
 from elf_ros.ros.params import (
+    check_buildable,
     config_from_node,
     declare_detector_parameters,
     detector_changes,
-    needs_rebuild,
+    expand_request,
+    GroupedParameterService,
+    parameter_value,
 )
+from elf_ros.ros.rebuild import CoalescingBuilder
+from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stats import CameraStats
-from elf_ros.ros.topics import camera_topics, CameraTopics
+from elf_ros.ros.topics import camera_topics, CameraTopics, sibling
 
 # rclpy >= Iron passes MessageInfo (sequence numbers) to two-argument callbacks; Humble does not.
 WITH_MESSAGE_INFO = hasattr(rclpy.subscription, 'MessageInfo')
 RELIABILITY = {'best_effort': ReliabilityPolicy.BEST_EFFORT,
                'reliable': ReliabilityPolicy.RELIABLE}
+TRANSPORTS = ('raw', 'compressed')
 MAX_LOGGED_REASONS = 10  # distinct refusal reasons logged per topic; later ones only counted
+NETWORK_FIELDS = tuple(name for name in FIELD_SPECS if name not in RUNTIME_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -59,22 +77,30 @@ class NodeParameter:
     description: str
     dynamic: bool = False  # settable while running; the others are read-only
     constraints: str = ''
+    check: Callable[[Any], bool] = lambda value: True  # noqa: E731 - valid value?
 
 
 NODE_PARAMETERS = (
     NodeParameter('image_topics', ['image'],
                   "Input image topics, one per camera; each camera's outputs are published in "
                   "its input topic's namespace (image -> keypoints, left/image -> "
-                  'left/keypoints).'),
+                  'left/keypoints). A remapped input (-r image:=/cam/image_raw) takes its '
+                  'outputs along (/cam/keypoints).'),
+    NodeParameter('input_transport', 'raw',
+                  "'raw': sensor_msgs/Image on each topic; 'compressed': "
+                  'sensor_msgs/CompressedImage (jpeg/png) on <topic>/compressed, as '
+                  'image_transport publishes it.',
+                  constraints="'raw' or 'compressed'", check=lambda v: v in TRANSPORTS),
     NodeParameter('input_reliability', 'best_effort',
                   'QoS reliability of the image subscriptions (sensor-data style by default).',
-                  constraints="'best_effort' or 'reliable'"),
+                  constraints="'best_effort' or 'reliable'", check=lambda v: v in RELIABILITY),
     NodeParameter('input_depth', 1, 'QoS history depth of the image subscriptions.',
-                  constraints='>= 1'),
+                  constraints='>= 1', check=lambda v: v >= 1),
     NodeParameter('output_reliability', 'reliable',
                   'QoS reliability of the outputs (rviz2 subscribes reliably).',
-                  constraints="'best_effort' or 'reliable'"),
-    NodeParameter('output_depth', 5, 'QoS history depth of the outputs.', constraints='>= 1'),
+                  constraints="'best_effort' or 'reliable'", check=lambda v: v in RELIABILITY),
+    NodeParameter('output_depth', 5, 'QoS history depth of the outputs.', constraints='>= 1',
+                  check=lambda v: v >= 1),
     NodeParameter('publish_saliency', True,
                   'Publish the saliency map (built only while someone subscribes).', True),
     NodeParameter('publish_debug_image', True,
@@ -82,16 +108,28 @@ NODE_PARAMETERS = (
                   'subscribes).', True),
     NodeParameter('colour_saliency', True,
                   'Saliency as a turbo colour map (rgb8) instead of mono8.', True),
+    NodeParameter('normalized_keypoints', False,
+                  'Also publish keypoints_normalized: keypoints undistorted and normalised with '
+                  'the camera_info topic beside each image topic (x = (u - cx) / fx, ...).',
+                  constraints='needs <image namespace>/camera_info'),
     NodeParameter('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.',
-                  constraints='> 0'),
+                  constraints='> 0', check=lambda v: v > 0),
     NodeParameter('descriptor_format', 'float32',
                   'Descriptor payload of the features topic: float32, float16 (half the size) '
                   'or uint8 (a quarter; codes q, value = (q - 128) / descriptor_scale).',
-                  constraints="'float32', 'float16' or 'uint8'"),
+                  constraints="'float32', 'float16' or 'uint8'",
+                  check=lambda v: str(v).strip().lower() in descriptor_codec.FORMATS),
+    NodeParameter('input_timeout', 3.0,
+                  'Seconds without images (or without output while images arrive) after '
+                  "which a camera's diagnostics turn WARN.",
+                  constraints='> 0', check=lambda v: v > 0),
+    NodeParameter('rejection_hold', 10.0,
+                  'Seconds a rejected frame keeps the diagnostics at WARN (and last_rejection '
+                  'set).', constraints='> 0', check=lambda v: v > 0),
     NodeParameter('cpu_threads', 0,
                   "Torch threads for detection on the CPU; 0 keeps torch's default (one per "
                   'core). On a CPU shared with the camera driver and DDS, 1 keeps latency steady.',
-                  constraints='>= 0; process-wide, applied at start-up'),
+                  constraints='>= 0; process-wide, applied at start-up', check=lambda v: v >= 0),
 )
 
 
@@ -105,17 +143,19 @@ class StartupError(RuntimeError):
 
 @dataclass
 class Camera:
-    """One input topic, its publishers and its counters."""
+    """One input topic, how its messages are converted, its publishers and its counters."""
 
     topics: CameraTopics
-    keypoints: Any
-    descriptors: Any
-    saliency: Any
-    debug_image: Any
-    features: Any
+    convert: Callable[[Any], Any]
+    keypoints: Any = None
+    descriptors: Any = None
+    saliency: Any = None
+    debug_image: Any = None
+    features: Any = None
+    normalized: Any = None           # keypoints_normalized, with normalized_keypoints
+    camera_info: CameraInfo | None = None  # newest one, with normalized_keypoints
     stats: CameraStats = field(default_factory=CameraStats)
     reasons_logged: set[str] = field(default_factory=set)
-    last_reason: str = ''
     diagnostic_name: str = ''
     last_sequence: dict[bytes, int] = field(default_factory=dict)
     missed: int = 0  # frames a publisher sent that never reached the callback
@@ -142,66 +182,57 @@ class Camera:
 class Frame:
     """A received message and when it arrived (monotonic clock)."""
 
-    msg: Image
+    msg: Any  # sensor_msgs/Image or CompressedImage
     received: float
 
 
-class ElfNode(Node):
-    """The ROS side of ELF: topics, parameters, diagnostics and the detection worker."""
+def same_network(a: DetectorConfig, b: DetectorConfig) -> bool:
+    """Tell whether two configs need the same network (only runtime fields differ)."""
+    return all(getattr(a, n) == getattr(b, n) for n in NETWORK_FIELDS)
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__('elf_node', **kwargs)
-        get = self._param
+
+def runtime_diff(old: DetectorConfig, new: DetectorConfig) -> dict[str, Any]:
+    return {n: getattr(new, n) for n in RUNTIME_FIELDS if getattr(old, n) != getattr(new, n)}
+
+
+class ElfPipeline:
+    """
+    The ROS side of ELF, for a Node or a LifecycleNode: parameters, topics, the worker.
+
+    Steps: `_init_elf` (parameters, validated; nothing loaded), `_load` (detector and
+    publishers), `_start` (subscriptions, worker, diagnostics), `_stop`, `_unload`.
+    """
+
+    def _init_elf(self) -> None:
+        self._lock = threading.Lock()  # guards _detector, _config, _target and _pending
+        self._detector: ElfDetector | None = None
+        self._config: DetectorConfig | None = None  # what the running detector does
+        self._pending: dict[str, Any] = {}          # runtime changes for the next frame
+        self._builder: CoalescingBuilder | None = None
+        self._builds = 0  # detectors built since start (the first load included)
+        self._cameras: dict[str, Camera] = {}
+        self._slots: FrameSlots | None = None
+        self._worker: threading.Thread | None = None
+        self._image_subscriptions: list[Any] = []
+        self._timer = None
+        self._parameter_service = GroupedParameterService(self)
         try:
             declare_detector_parameters(self)
             self._declare_node_parameters()
-            self._config = config_from_node(self).validate()
-            cams = camera_topics(list(get('image_topics')))
-        except (ParameterException, ConfigError, ValueError) as err:
+            # What the parameters say; the detector follows once (re)built.
+            self._target: DetectorConfig = config_from_node(self).validate()
+            self._camera_topics = self._resolve_cameras(list(self._param('image_topics')))
+        except (ParameterException, ConfigError, ValueError, RCLError) as err:
             raise StartupError(str(err)) from err
-        self._detector = self._build_detector(self._config)
-        self._lock = threading.Lock()  # guards _detector, _config and _pending
-        self._pending: dict[str, Any] = {}  # runtime changes for the next frame
-        self._publish_saliency = bool(get('publish_saliency'))
-        self._publish_debug_image = bool(get('publish_debug_image'))
-        self._colour_saliency = bool(get('colour_saliency'))
-
-        out_qos = QoSProfile(depth=int(get('output_depth')),
-                             reliability=RELIABILITY[get('output_reliability')])
-        in_qos = QoSProfile(depth=int(get('input_depth')),
-                            reliability=RELIABILITY[get('input_reliability')])
-        self._cameras: dict[str, Camera] = {}
-        for topics in cams:
-            self._cameras[topics.input] = Camera(
-                topics,
-                self.create_publisher(KeypointArray, topics.keypoints, out_qos),
-                self.create_publisher(DescriptorArray, topics.descriptors, out_qos),
-                self.create_publisher(Image, topics.saliency, out_qos),
-                self.create_publisher(Image, topics.debug_image, out_qos),
-                self.create_publisher(Features, topics.features, out_qos))
-        self._slots = FrameSlots(list(self._cameras))
+        self._preset = self._param('preset')
+        self._running_preset = self._preset
+        for name in SWITCHES:
+            setattr(self, '_' + name, bool(self._param(name)))
+        self._limits = Thresholds(float(self._param('input_timeout')),
+                                  float(self._param('rejection_hold')))
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._worker = threading.Thread(target=self._work, name='elf_worker', daemon=True)
-        self._worker.start()
+        self.add_pre_set_parameters_callback(self._expand_request)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(float(get('diagnostics_period')), self._publish_diagnostics,
-                          callback_group=MutuallyExclusiveCallbackGroup())
-        # Subscriptions last: once they match, the node is ready (replay/tests wait on that).
-        images = MutuallyExclusiveCallbackGroup()
-        for name, camera in self._cameras.items():
-            if WITH_MESSAGE_INFO:
-                def callback(msg, info, name=name):
-                    self._on_image(name, msg, info)
-            else:
-                def callback(msg, name=name):
-                    self._on_image(name, msg, None)
-            sub = self.create_subscription(Image, name, callback, in_qos, callback_group=images)
-            camera.diagnostic_name = f'{self.get_fully_qualified_name()}: {sub.topic_name}'
-
-        self.get_logger().info(
-            f'ready: {self._config.backbone} ({self._config.weights}) on {self._detector.device}'
-            f' ({torch.get_num_threads()} CPU threads), cameras: ' + ', '.join(
-                f'{c.topics.input} -> {c.topics.keypoints}' for c in self._cameras.values()))
 
     # -- setup -----------------------------------------------------------------------------
     def _declare_node_parameters(self) -> None:
@@ -209,25 +240,27 @@ class ElfNode(Node):
             self.declare_parameter(p.name, p.default, ParameterDescriptor(
                 description=p.description, read_only=not p.dynamic,
                 additional_constraints=p.constraints))
-        for name in ('input_reliability', 'output_reliability'):
-            if self._param(name) not in RELIABILITY:
-                raise StartupError(f"{name}: allowed 'best_effort', 'reliable'; "
-                                   f'got {self._param(name)!r}')
-        for name in ('input_depth', 'output_depth'):
-            if self._param(name) < 1:
-                raise StartupError(f'{name}: must be at least 1, got {self._param(name)}')
-        if self._param('diagnostics_period') <= 0:
-            raise StartupError('diagnostics_period: must be positive')
-        try:
-            self._descriptor_format = descriptor_codec.check_format(
-                self._param('descriptor_format'))
-        except ValueError as err:
-            raise StartupError(str(err)) from err
-        if self._param('cpu_threads') < 0:
-            raise StartupError(f"cpu_threads: must be 0 (torch's default) or more, "
-                               f"got {self._param('cpu_threads')}")
+            if not p.check(self._param(p.name)):
+                raise StartupError(f'{p.name}: allowed {p.constraints}; '
+                                   f'got {self._param(p.name)!r}')
+        self._descriptor_format = descriptor_codec.check_format(
+            self._param('descriptor_format'))
         if self._param('cpu_threads') > 0:
             torch.set_num_threads(self._param('cpu_threads'))
+
+    def _resolve_cameras(self, image_topics: list[str]) -> list[CameraTopics]:
+        """
+        Output names per camera, following a remapped input.
+
+        `-r image:=/camera/image_raw` moves the subscription; the outputs then go beside the
+        remapped topic (/camera/keypoints), not to the unremapped name's namespace.
+        """
+        effective = []
+        for topic in image_topics:
+            resolved = self.resolve_topic_name(topic)
+            remapped = resolved != self.resolve_topic_name(topic, only_expand=True)
+            effective.append(resolved if remapped else topic)
+        return camera_topics(effective)
 
     def _param(self, name: str) -> Any:
         return self.get_parameter(name).value
@@ -244,43 +277,197 @@ class ElfNode(Node):
             self.get_logger().warning('device auto: no CUDA device available, running on CPU')
         return detector
 
-    # -- parameters ------------------------------------------------------------------------
-    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        """Accept a change only if the detector accepts it; rebuild when the network changes."""
-        result = self._apply_detector_changes(detector_changes(params))
-        if result.successful:
-            for p in params:  # dynamic node switches (read-only ones never get here)
-                if p.name in SWITCHES:
-                    setattr(self, '_' + p.name, bool(p.value))
-        return result
+    def _load(self) -> None:
+        """Build the detector from the parameters and create the output publishers."""
+        with self._lock:
+            target = self._target
+        detector = self._build_detector(target)
+        self._builds += 1
+        with self._lock:  # runtime changes made meanwhile apply from the first frame
+            self._detector, self._config = detector, self._target
+            self._pending = runtime_diff(target, self._target)
+        self._running_preset = self._preset
+        out_qos = QoSProfile(depth=int(self._param('output_depth')),
+                             reliability=RELIABILITY[self._param('output_reliability')])
+        compressed = self._param('input_transport') == 'compressed'
+        for topics in self._camera_topics:
+            camera = Camera(topics, compressed_to_detector_image if compressed
+                            else to_detector_image)
+            self._create_publishers(camera, out_qos)
+            self._cameras[topics.input] = camera
+        self._builder = CoalescingBuilder(self._rebuild)
 
-    def _apply_detector_changes(self, changes: dict[str, Any]) -> SetParametersResult:
-        if not changes:
-            return SetParametersResult(successful=True)
+    def _create_publishers(self, camera: Camera, qos: QoSProfile) -> None:
+        topics = camera.topics
+        camera.keypoints = self.create_publisher(KeypointArray, topics.keypoints, qos)
+        camera.descriptors = self.create_publisher(DescriptorArray, topics.descriptors, qos)
+        camera.saliency = self.create_publisher(Image, topics.saliency, qos)
+        camera.debug_image = self.create_publisher(Image, topics.debug_image, qos)
+        camera.features = self.create_publisher(Features, topics.features, qos)
+        if self._param('normalized_keypoints'):
+            camera.normalized = self.create_publisher(
+                KeypointArray, sibling(topics.input, 'keypoints_normalized'), qos)
+
+    def _start(self) -> None:
+        """Start the worker, the diagnostics timer and (last: ready then) the subscriptions."""
+        self._slots = FrameSlots(list(self._cameras))
+        self._worker = threading.Thread(target=self._work, args=(self._slots,),
+                                        name='elf_worker', daemon=True)
+        self._worker.start()
+        # Steady clock: diagnostics keep coming (and report silence) while a bag is paused
+        # under use_sim_time; their stamps follow the node's (sim) clock.
+        self._timer = self.create_timer(float(self._param('diagnostics_period')),
+                                        self._publish_diagnostics,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
+        in_qos = QoSProfile(depth=int(self._param('input_depth')),
+                            reliability=RELIABILITY[self._param('input_reliability')])
+        compressed = self._param('input_transport') == 'compressed'
+        outputs = []
+        for name, camera in self._cameras.items():
+            if camera.normalized is not None:
+                self._image_subscriptions.append(self.create_subscription(
+                    CameraInfo, sibling(name, 'camera_info'),
+                    lambda msg, c=camera: setattr(c, 'camera_info', msg), in_qos))
+            if WITH_MESSAGE_INFO:
+                def callback(msg, info, name=name):
+                    self._on_image(name, msg, info)
+            else:
+                def callback(msg, name=name):
+                    self._on_image(name, msg, None)
+            sub = self.create_subscription(
+                CompressedImage if compressed else Image,
+                name + '/compressed' if compressed else name, callback, in_qos)
+            self._image_subscriptions.append(sub)
+            camera.diagnostic_name = f'{self.get_fully_qualified_name()}: {sub.topic_name}'
+            outputs.append(f'{sub.topic_name} -> {self._publisher_name(camera.keypoints)}')
         with self._lock:
-            current = self._config
-        try:
-            candidate = current.replace(**changes).validate()
-        except ConfigError as err:
-            return SetParametersResult(successful=False, reason=str(err))
-        if not needs_rebuild(changes):
+            detector, config = self._detector, self._config
+        self.get_logger().info(
+            f'ready: {config.backbone} ({config.weights}) on {detector.device}'
+            f' ({torch.get_num_threads()} CPU threads), cameras: ' + ', '.join(outputs))
+
+    @staticmethod
+    def _publisher_name(publisher) -> str:
+        return publisher.topic_name
+
+    def _stop(self, timeout: float = 1.0) -> bool:
+        """Stop taking frames; False when the worker is still inside a detection."""
+        for sub in self._image_subscriptions:
+            self.destroy_subscription(sub)
+        self._image_subscriptions = []
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        if self._slots is not None:
+            self._slots.close()
+        idle = True
+        if self._worker is not None:
+            self._worker.join(timeout)
+            idle = not self._worker.is_alive()
+        return idle
+
+    def _unload(self) -> bool:
+        """Free the detector and the publishers; False when a rebuild is still running."""
+        idle = self._builder.close(0.0) if self._builder is not None else True
+        for camera in self._cameras.values():
+            for pub in (camera.keypoints, camera.descriptors, camera.saliency,
+                        camera.debug_image, camera.normalized):
+                if pub is not None:
+                    self.destroy_publisher(pub)
+        self._cameras = {}
+        with self._lock:
+            device = self._detector.device if self._detector is not None else None
+            self._detector, self._config, self._pending = None, None, {}
+        gc.collect()
+        if device is not None and device.type == 'cuda':
+            torch.cuda.empty_cache()
+        return idle
+
+    # -- parameters ------------------------------------------------------------------------
+    def _expand_request(self, params: list[Parameter]) -> list[Parameter]:
+        with self._lock:
+            backbone = self._target.backbone
+        return expand_request(params, self._preset, backbone)
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Validate; accept at once; a network change is built in the background."""
+        preset = next((p.value for p in params if p.name == 'preset'), None)
+        if preset is not None and preset not in PRESETS:
+            return SetParametersResult(
+                successful=False, reason=f'preset: unknown {preset!r}; allowed: '
+                + ', '.join(PRESETS))
+        with self._lock:
+            target = self._target
+        changes = {k: v for k, v in detector_changes(params).items() if getattr(target, k) != v}
+        candidate = None
+        if changes:
+            try:
+                candidate = target.replace(**changes).validate()
+                if not same_network(candidate, target):
+                    check_buildable(candidate)
+            except ConfigError as err:
+                return SetParametersResult(successful=False, reason=str(err))
+        if preset is not None:
+            self._preset = preset
+        for p in params:  # dynamic node switches (read-only ones never get here)
+            if p.name in SWITCHES:
+                setattr(self, '_' + p.name, bool(p.value))
+        if candidate is not None:
             with self._lock:
-                self._config = candidate
-                self._pending.update(changes)
-            return SetParametersResult(successful=True)
-        self.get_logger().info(f'rebuilding the detector for {sorted(changes)}; '
-                               'the current one keeps serving meanwhile')
-        try:
-            detector = self._build_detector(candidate)
-        except StartupError as err:
-            return SetParametersResult(successful=False, reason=str(err))
-        with self._lock:
-            self._detector, self._config, self._pending = detector, candidate, {}
-        self.get_logger().info(f'detector rebuilt: {candidate.backbone} on {detector.device}')
+                self._target = candidate
+                self._follow_target()
         return SetParametersResult(successful=True)
 
+    def _follow_target(self) -> None:
+        """Apply runtime changes now, ask the builder for network changes (lock held)."""
+        if self._detector is None:
+            return  # not configured yet (lifecycle): the next load builds the target
+        if same_network(self._target, self._config):
+            self._pending.update(runtime_diff(self._config, self._target))
+            self._config = self._target
+        else:
+            self._builder.request()
+
+    def _rebuild(self) -> None:
+        """Builder thread: build the target's network; swap it in, or log and revert."""
+        with self._lock:
+            target, running = self._target, self._config
+            if running is None or same_network(target, running):
+                return
+        log = self.get_logger()
+        changed = [n for n in NETWORK_FIELDS if getattr(target, n) != getattr(running, n)]
+        log.info(f'rebuilding the detector for {changed}; the current one keeps serving')
+        start = time.monotonic()
+        self._builds += 1
+        try:
+            detector = self._build_detector(target)
+        except StartupError as err:
+            log.error(f'{err}; keeping the running {running.backbone} detector and reverting '
+                      'the parameters to its values')
+            with self._lock:
+                stale = not same_network(self._target, target)
+            if not stale:
+                self._revert_parameters(running)
+            return
+        with self._lock:
+            if not same_network(self._target, target):
+                return  # changed again meanwhile: the builder runs once more
+            self._detector = detector
+            self._pending = runtime_diff(target, self._target)
+            self._config = self._target
+        self._running_preset = self._preset
+        log.info(f'detector rebuilt in {time.monotonic() - start:.1f} s: {target.backbone} '
+                 f'({target.detection_layer or "default"} / '
+                 f'{target.description_layer or "default"}) on {detector.device}')
+
+    def _revert_parameters(self, running: DetectorConfig) -> None:
+        params = [Parameter(n, value=parameter_value(n, getattr(running, n)))
+                  for n in FIELD_SPECS]
+        self.set_parameters_atomically([Parameter('preset', value=self._running_preset),
+                                        *params])
+
     # -- data path -------------------------------------------------------------------------
-    def _on_image(self, name: str, msg: Image, info: dict | None) -> None:
+    def _on_image(self, name: str, msg: Any, info: dict | None) -> None:
         camera = self._cameras[name]
         camera.stats.input.tick()
         if info is not None:
@@ -290,30 +477,32 @@ class ElfNode(Node):
     def _refuse(self, camera: Camera, reason: str) -> None:
         """Count a frame that cannot be processed; log each distinct reason once per topic."""
         camera.stats.rejected += 1
-        camera.last_reason = reason
+        camera.stats.last_reason = reason
+        camera.stats.last_rejected = time.monotonic()
         if reason not in camera.reasons_logged and len(camera.reasons_logged) < MAX_LOGGED_REASONS:
             camera.reasons_logged.add(reason)
             self.get_logger().warning(f'dropping frame(s) on {camera.topics.input}: {reason}')
 
-    def _work(self) -> None:
+    def _work(self, slots: FrameSlots) -> None:
         """Worker loop: take the newest frames, detect them as one batch, publish."""
-        while not self._slots.closed:
-            frames = self._slots.take(timeout=0.5)
+        while not slots.closed:
+            frames = slots.take(timeout=0.5)
             if not frames:
                 continue
             try:
-                self._process(frames)
+                self._process(frames, slots)
             except Exception as err:  # noqa: B902 - the worker must survive anything
-                if self._slots.closed:
+                if slots.closed:
                     return
                 self.get_logger().error(f'detection failed: {err!r}')
 
-    def _process(self, frames: dict[str, Frame]) -> None:
+    def _process(self, frames: dict[str, Frame], slots: FrameSlots) -> None:
+        taken = time.monotonic()
         batch: list[tuple[Camera, Frame, Any]] = []
         for name, frame in frames.items():
             camera = self._cameras[name]
             try:
-                batch.append((camera, frame, to_detector_image(frame.msg)))
+                batch.append((camera, frame, camera.convert(frame.msg)))
             except ImageConversionError as err:
                 self._refuse(camera, str(err))
         if not batch:
@@ -329,11 +518,13 @@ class ElfNode(Node):
         results = self._detect(detector, batch, want_saliency)
         elapsed = time.monotonic() - start
         for (camera, frame, image), result in zip(batch, results, strict=True):
-            if result is None or self._slots.closed:
+            if result is None or slots.closed:
                 continue
+            published = time.monotonic()
             self._publish(camera, frame, image, result, config.backbone,
                           detector.backbone.description_layer)
-            total = time.monotonic() - frame.received
+            done = time.monotonic()
+            total = done - frame.received
             camera.stats.detection.add(elapsed)
             camera.stats.end_to_end.add(total)
             camera.stats.output.tick()
@@ -341,7 +532,8 @@ class ElfNode(Node):
             self.get_logger().debug(
                 f'frame {stamp.sec}.{stamp.nanosec:09d} on {camera.topics.input}: '
                 f'{len(result.keypoints)} keypoints, detect_ms={elapsed * 1e3:.2f} '
-                f'in_node_ms={total * 1e3:.2f}')
+                f'in_node_ms={total * 1e3:.2f} waited_ms={(taken - frame.received) * 1e3:.2f} '
+                f'publish_ms={(done - published) * 1e3:.2f}')
 
     def _detect(self, detector: ElfDetector, batch: list, want_saliency: bool) -> list:
         """Results in batch order; on failure, retry one by one so one bad image costs one."""
@@ -366,6 +558,8 @@ class ElfNode(Node):
             camera.features.publish(messages.features(
                 header, width, height, result.keypoints, result.scores, result.descriptors,
                 backbone, layer, self._descriptor_format))
+        if camera.normalized is not None:
+            self._publish_normalized(camera, header, width, height, result)
         if result.saliency is not None and camera.saliency.get_subscription_count():
             if self._colour_saliency:
                 pixels, encoding = messages.colour_saliency(result.saliency), 'rgb8'
@@ -376,86 +570,92 @@ class ElfNode(Node):
             drawn = messages.draw_keypoints(image, result.keypoints, result.scores)
             camera.debug_image.publish(messages.image_msg(header, drawn, 'rgb8'))
 
+    def _publish_normalized(self, camera: Camera, header, width: int, height: int,
+                            result) -> None:
+        info = camera.camera_info
+        try:
+            if info is None:
+                raise CameraInfoError(
+                    f'no camera_info received on {sibling(camera.topics.input, "camera_info")}'
+                    ' yet: keypoints_normalized not published')
+            xy = normalised_keypoints(result.keypoints, info)
+        except CameraInfoError as err:
+            if str(err) not in camera.reasons_logged:
+                camera.reasons_logged.add(str(err))
+                self.get_logger().warning(str(err))
+            return
+        camera.normalized.publish(messages.keypoint_array(
+            header, width, height, xy, result.scores))
+
     # -- diagnostics -----------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         with self._lock:
+            if self._detector is None:
+                return
             device, backbone = str(self._detector.device), self._config.backbone
+        now = time.monotonic()
         for name, camera in self._cameras.items():
-            msg.status.append(self._camera_status(name, camera, device, backbone))
+            dropped = self._slots.dropped[name]
+            msg.status.append(camera_status(
+                camera.diagnostic_name, camera.stats, self._limits, device, {
+                    'frames_dropped': dropped + camera.missed,
+                    'frames_dropped_by_node': dropped,
+                    'frames_dropped_before_node': camera.missed,
+                    'device': device, 'backbone': backbone,
+                    'detector_builds': self._builds}, now))
         self._diagnostics.publish(msg)
-
-    def _camera_status(self, name: str, camera: Camera, device: str,
-                       backbone: str) -> DiagnosticStatus:
-        stats = camera.stats
-        in_rate, out_rate = stats.input.rate(), stats.output.rate()
-        det50, det99 = stats.detection.percentiles_ms(50, 99)
-        e2e50, e2e99 = stats.end_to_end.percentiles_ms(50, 99)
-        status = DiagnosticStatus(name=camera.diagnostic_name, hardware_id=device)
-        if stats.input.count == 0:
-            status.level, status.message = DiagnosticStatus.STALE, 'no images received yet'
-        elif in_rate > 0 and out_rate == 0:
-            status.level = DiagnosticStatus.WARN
-            status.message = camera.last_reason or 'images arrive but no output yet'
-        else:
-            status.level, status.message = DiagnosticStatus.OK, 'detecting'
-        values = {
-            'input_rate_hz': f'{in_rate:.2f}', 'output_rate_hz': f'{out_rate:.2f}',
-            'frames_received': stats.input.count, 'frames_processed': stats.output.count,
-            'frames_dropped': self._slots.dropped[name] + camera.missed,
-            'frames_dropped_by_node': self._slots.dropped[name],
-            'frames_dropped_before_node': camera.missed,
-            'frames_rejected': stats.rejected,
-            'detection_latency_p50_ms': f'{det50:.1f}',
-            'detection_latency_p99_ms': f'{det99:.1f}',
-            'end_to_end_latency_p50_ms': f'{e2e50:.1f}',
-            'end_to_end_latency_p99_ms': f'{e2e99:.1f}',
-            'device': device, 'backbone': backbone, 'last_rejection': camera.last_reason,
-        }
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        return status
 
     # -- shutdown --------------------------------------------------------------------------
     def close(self, timeout: float = 1.0) -> bool:
-        """Stop the worker; False when it is still inside a detection after `timeout` s."""
-        self._slots.close()
-        self._worker.join(timeout)
-        return not self._worker.is_alive()
+        """Stop the worker and the builder; False when one is still busy after `timeout` s."""
+        start = time.monotonic()
+        idle = self._stop(timeout)
+        if self._builder is not None:
+            left = max(0.0, timeout - (time.monotonic() - start))
+            idle = self._builder.close(left) and idle
+        return idle
 
     def destroy_node(self) -> None:
         """Stop the worker too: in-process users often only destroy the node."""
-        self.close()
+        if self._slots is not None and not self._slots.closed:
+            self.close()  # not closed yet (close() already waited otherwise)
         super().destroy_node()
 
 
+class ElfNode(ElfPipeline, Node):
+    """The plain node: loads the detector and starts serving in its constructor."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('elf_node', start_parameter_services=False, **kwargs)
+        self._init_elf()
+        self._load()
+        self._start()
+
+
+def make_executor() -> Executor:
+    """
+    Create the executor spinning the node (ELF_NODE_EXECUTOR: single or multi).
+
+    Every callback is short (parameters are built in the background), so one thread suffices
+    and costs less per message than the thread pool (docs/node.md has the measurements).
+    rclpy's experimental EventsExecutor is not offered: with these wheels it busy-spun at 100 %
+    CPU and never delivered a message.
+    """
+    kind = os.environ.get('ELF_NODE_EXECUTOR', DEFAULT_EXECUTOR)
+    if kind == 'multi':
+        return MultiThreadedExecutor(num_threads=3)
+    return SingleThreadedExecutor()
+
+
+DEFAULT_EXECUTOR = 'single'
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the node until Ctrl-C; exit status 1 with the reason when it cannot start."""
-    argv = sys.argv if argv is None else argv
-    rclpy.init(args=argv)
-    node = None
-    try:
-        node = ElfNode()
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        executor.spin()
-    except StartupError as err:
-        rclpy.logging.get_logger('elf_node').fatal(f'cannot start: {err}')
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        idle = node.close(timeout=1.2) if node is not None else True
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    if not idle:
-        # A detection cannot be interrupted, and tearing the interpreter down under a busy
-        # torch thread aborts the process; leave at once (everything ROS is already shut down).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-    return 0
+    """Run the node until Ctrl-C/SIGTERM (exit 0); exit 1 with the reason if it cannot start."""
+    return run_node(ElfNode, make_executor, (StartupError,), 'elf_node',
+                    sys.argv if argv is None else argv)
 
 
 if __name__ == '__main__':

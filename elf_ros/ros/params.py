@@ -7,17 +7,32 @@ this module only translates them into `ParameterDescriptor`s and back into a `De
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
+from rclpy.exceptions import ParameterNotDeclaredException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.parameter_service import ParameterService
 
 from elf_ros.core import load_preset, PRESETS
-from elf_ros.core.config import DetectorConfig, FIELD_SPECS, FieldSpec, RUNTIME_FIELDS
+from elf_ros.core.config import ConfigError, DetectorConfig, FIELD_SPECS, FieldSpec, RUNTIME_FIELDS
+from elf_ros.core.detector import resolve_device
 
 DETECTOR_FIELDS = tuple(FIELD_SPECS)
 DEFAULT_PRESET = 'vgg16'  # the paper's ELF-VGG
+# Where the detector runs is the deployment's choice, not a preset's: a preset switch keeps them.
+DEPLOYMENT_FIELDS = frozenset({'device', 'half_precision', 'cuda_graphs'})
+LAYER_FIELDS = ('detection_layer', 'description_layer')
+# One SetParameters request applies these together (validated as one configuration).
+DETECTOR_PARAMETERS = frozenset({'preset', *FIELD_SPECS})
 _ROS_TYPES = {
     'bool': ParameterType.PARAMETER_BOOL,
     'int': ParameterType.PARAMETER_INTEGER,
@@ -57,16 +72,85 @@ def declare_detector_parameters(node: Node) -> None:
     """
     node.declare_parameter('preset', DEFAULT_PRESET, ParameterDescriptor(
         description='Named detector configuration supplying the defaults of the detector '
-        'parameters; parameters given explicitly override it.',
-        additional_constraints='one of ' + ', '.join(repr(p) for p in PRESETS),
-        read_only=True))
+        'parameters; parameters given explicitly override it. Setting it at runtime resets '
+        "every detector parameter to the preset's value (except device, half_precision, "
+        'cuda_graphs), then applies the other values of the same request.',
+        additional_constraints='one of ' + ', '.join(repr(p) for p in PRESETS)))
     defaults = load_preset(node.get_parameter('preset').value)
     for name, spec in FIELD_SPECS.items():
-        type_name = _FIELD_TYPE_NAMES[name]
-        value = getattr(defaults, name)
-        if type_name == 'float':
-            value = float(value)
-        node.declare_parameter(name, value, descriptor(name, spec, type_name))
+        node.declare_parameter(name, parameter_value(name, getattr(defaults, name)),
+                               descriptor(name, spec, _FIELD_TYPE_NAMES[name]))
+
+
+def parameter_value(name: str, value: Any) -> Any:
+    """Return a field value as its ROS parameter type (a preset may write 5 for a double)."""
+    return float(value) if _FIELD_TYPE_NAMES[name] == 'float' else value
+
+
+def expand_request(params: list[Parameter], current_preset: str,
+                   current_backbone: str) -> list[Parameter]:
+    """
+    Add what a preset or backbone switch implies, unless the request gives it explicitly.
+
+    A new `preset` resets every detector field to the preset's value (deployment fields
+    excepted); a new `backbone` without explicit layers takes that backbone's default layers
+    (''). Setting either to its current value adds nothing. Used as the node's pre-set
+    parameters callback, so it sees a whole request once the service groups it.
+    """
+    given = {p.name: p.value for p in params}
+    extra: dict[str, Any] = {}
+    preset = given.get('preset')
+    if preset is not None and preset != current_preset and preset in PRESETS:
+        config = load_preset(preset)
+        extra.update({name: parameter_value(name, getattr(config, name))
+                      for name in FIELD_SPECS if name not in DEPLOYMENT_FIELDS})
+    backbone = given.get('backbone', extra.get('backbone'))
+    if backbone is not None and backbone != current_backbone and not extra:
+        extra.update({name: '' for name in LAYER_FIELDS})
+    return list(params) + [Parameter(name, value=value) for name, value in extra.items()
+                           if name not in given]
+
+
+def check_buildable(config: DetectorConfig) -> None:
+    """
+    Check the cheap part of a build before a change is accepted.
+
+    The weights file must exist and the device be there; ConfigError with the reason otherwise.
+    """
+    if config.weights not in ('imagenet', 'random') and not Path(
+            config.weights).expanduser().is_file():
+        raise ConfigError(f'weights: file {config.weights!r} does not exist (use '
+                          "'imagenet', 'random' or an existing state-dict file)")
+    resolve_device(config.device)
+
+
+class GroupedParameterService(ParameterService):
+    """
+    The standard parameter services; SetParameters groups the detector parameters.
+
+    The detector parameters of one request are applied together: `ros2 param set` of several
+    values or `ros2 param load` is one validated change and at most one rebuild, whatever the
+    order in the file (rclpy's service applies each parameter on its own). Each of them gets
+    the group's result; node parameters are still applied one by one.
+    """
+
+    def _set_parameters_callback(self, request, response):
+        node = self._get_node()
+        params = [Parameter.from_parameter_msg(p) for p in request.parameters]
+        group = [p for p in params if p.name in DETECTOR_PARAMETERS]
+        group_result = _set_atomically(node, group) if group else None
+        for param in params:
+            response.results.append(
+                group_result if param.name in DETECTOR_PARAMETERS
+                else _set_atomically(node, [param]))
+        return response
+
+
+def _set_atomically(node: Node, params: list[Parameter]) -> SetParametersResult:
+    try:
+        return node.set_parameters_atomically(params)
+    except ParameterNotDeclaredException as err:
+        return SetParametersResult(successful=False, reason=str(err))
 
 
 def config_from_node(node: Node) -> DetectorConfig:

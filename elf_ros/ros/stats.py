@@ -16,11 +16,16 @@ class RateMeter:
         self._times: deque[float] = deque()
         self._lock = threading.Lock()
         self.count = 0
+        self.first = float('-inf')  # monotonic times of the first and newest events
+        self.last = float('-inf')
 
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         with self._lock:
+            if self.count == 0:
+                self.first = now
             self.count += 1
+            self.last = now
             self._times.append(now)
             self._trim(now)
 
@@ -67,4 +72,6 @@ class CameraStats:
         self.output = RateMeter()
         self.detection = LatencyWindow()   # the detector call that served the frame
         self.end_to_end = LatencyWindow()  # message received -> outputs published
-        self.rejected = 0                  # frames that could not be converted
+        self.rejected = 0                  # frames that could not be converted or detected
+        self.last_rejected = float('-inf')  # monotonic time of the last rejection
+        self.last_reason = ''

@@ -45,3 +45,9 @@ def camera_topics(image_topics: list[str]) -> list[CameraTopics]:
         namespaces[prefix] = topic
         cameras.append(CameraTopics(topic, *(prefix + name for name in OUTPUTS)))
     return cameras
+
+
+def sibling(topic: str, name: str) -> str:
+    """Return `name` in the namespace of `topic` (image -> camera_info, /a/b -> /a/name)."""
+    head, sep, _ = topic.rstrip('/').rpartition('/')
+    return head + sep + name

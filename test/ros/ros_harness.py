@@ -66,30 +66,31 @@ class Probe:
             self.arrivals[topic].append((key, time.monotonic()))
             self._cond.notify_all()
 
-    def publisher(self, topic: str):
+    def publisher(self, topic: str, msg_type=Image):
         if topic not in self._publishers:
             self._publishers[topic] = self.node.create_publisher(
-                Image, topic, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+                msg_type, topic, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
         return self._publishers[topic]
 
-    def wait_subscribed(self, topic: str, timeout: float = 30.0) -> None:
+    def wait_subscribed(self, topic: str, timeout: float = 30.0, msg_type=Image) -> None:
         """Block until the node under test subscribes to `topic` (it does so once ready)."""
-        pub = self.publisher(topic)
+        pub = self.publisher(topic, msg_type)
         self.wait(lambda: pub.get_subscription_count() > 0, timeout, f'subscriber on {topic}')
 
-    def handshake(self, image_topic: str, output_topic: str, timeout: float = 60.0) -> None:
+    def handshake(self, image_topic: str, output_topic: str, timeout: float = 60.0,
+                  msg=None) -> None:
         """
-        Send frames until one is answered: both ends of both topics are matched then.
+        Send frames (or `msg`) until one is answered: both ends of both topics are matched.
 
         A publisher sees a subscriber a moment before that subscriber accepts its data, so a
         single frame sent right after discovery can be lost; later ones cannot.
         """
-        self.wait_subscribed(image_topic, timeout)
+        self.wait_subscribed(image_topic, timeout, type(msg) if msg is not None else Image)
         deadline = time.monotonic() + timeout
         rgb = np.zeros((120, 160, 3), np.uint8)
         rgb[40:80, 60:100] = 255
         while time.monotonic() < deadline:
-            stamp = self.send(image_topic, rgb, frame_id='handshake')
+            stamp = self.send(image_topic, rgb, frame_id='handshake', msg=msg)
             try:
                 self.wait_for(output_topic, stamp, timeout=2.0)
                 return
@@ -110,7 +111,7 @@ class Probe:
         sec, nanosec = self.next_stamp()
         msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
         msg.header.frame_id = frame_id
-        self.publisher(topic).publish(msg)
+        self.publisher(topic, type(msg)).publish(msg)
         return sec, nanosec
 
     def wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -169,14 +170,15 @@ class InProcessNode:
 
     _count = 0
 
-    def __init__(self, **parameters: Any) -> None:
+    def __init__(self, node_class: type = ElfNode, cli_args: list[str] | None = None,
+                 **parameters: Any) -> None:
         InProcessNode._count += 1
         self.namespace = f'/t{os.getpid()}_{InProcessNode._count}'
         self.context = Context()
         rclpy.init(context=self.context)
         overrides = [Parameter(k, value=v) for k, v in {**FAST, **parameters}.items()]
-        self.node = ElfNode(context=self.context, namespace=self.namespace,
-                            parameter_overrides=overrides)
+        self.node = node_class(context=self.context, namespace=self.namespace,
+                               parameter_overrides=overrides, cli_args=cli_args)
         self.probe = Probe(self.context, self.namespace)
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
         self.executor.add_node(self.node)
@@ -196,9 +198,10 @@ class InProcessNode:
 class NodeProcess:
     """`python -m elf_ros.ros.node --ros-args ...` as a child process, as ros2 run starts it."""
 
-    def __init__(self, *ros_args: str) -> None:
+    def __init__(self, *ros_args: str, command: list[str] | None = None) -> None:
+        command = command or [sys.executable, '-m', 'elf_ros.ros.node']
         self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'elf_ros.ros.node', '--ros-args', *ros_args],
+            [*command, '--ros-args', *ros_args],
             cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True)
 

@@ -38,7 +38,8 @@ def test_rviz_shows_debug_image_saliency_and_matches_reliably():
     rviz = yaml.safe_load((REPO / 'config' / 'elf.rviz').read_text())
     displays = rviz['Visualization Manager']['Displays']
     topics = {d['Topic']['Value']: d for d in displays if d['Class'].endswith('/Image')}
-    assert set(topics) == {'/debug_image', '/saliency', '/matches'}
+    # Relative, so rviz2 in a namespace (the launch file's) shows that camera.
+    assert set(topics) == {'debug_image', 'saliency', 'matches'}
     assert all(d['Topic']['Reliability Policy'] == 'Reliable' for d in topics.values())
 
 
@@ -48,7 +49,8 @@ def test_launch_file_declares_the_documented_arguments():
                 if isinstance(node, ast.Call) and getattr(node.func, 'id', '') ==
                 'DeclareLaunchArgument'}
     assert declared == {'params_file', 'image_topics', 'namespace', 'device', 'log_level',
-                        'rviz', 'fastdds_profile', 'matcher', 'camera_info_topic'}
+                        'rviz', 'fastdds_profile', 'input_transport', 'use_sim_time', 'respawn',
+                        'respawn_delay', 'lifecycle', 'matcher', 'camera_info_topic'}
     assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
                for n in tree.body)
 
@@ -59,3 +61,22 @@ def test_fastdds_profile_is_valid_xml_with_a_large_shared_memory_segment():
     ns = {'d': 'http://www.eprosima.com'}
     segment = root.find('.//d:transport_descriptor[d:type="SHM"]/d:segment_size', ns)
     assert int(segment.text) >= 640 * 480 * 3 * 4  # room for several full frames
+
+
+def test_package_xml_declares_every_ros_package_the_code_imports():
+    """Each ROS package imported by elf_ros (msg/srv packages, rclpy, launch) is declared."""
+    from xml.etree import ElementTree
+    xml = ElementTree.parse(REPO / 'package.xml').getroot()
+    declared = {e.text for e in xml if e.tag.endswith('depend')}
+    imported = set()
+    for path in [*(REPO / 'elf_ros').rglob('*.py'), REPO / 'launch' / 'elf.launch.py']:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split('.')[0])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split('.')[0] for alias in node.names)
+    ros_packages = {name for name in imported
+                    if name.endswith(('_msgs', '_interfaces')) or name in (
+                        'rclpy', 'launch', 'launch_ros', 'ament_index_python')}
+    assert ros_packages - {'elf_ros'} <= declared, ros_packages - declared
+    assert {'rcl_interfaces', 'lifecycle_msgs', 'rviz2'} <= declared

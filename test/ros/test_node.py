@@ -190,9 +190,10 @@ def test_runtime_parameters_change_output_and_bad_values_change_nothing():
                                      'weights']) == [5, 'vgg16', 10, 'random']
         assert len(probe.wait_for('keypoints', probe.send('image', image)).keypoints) == 5
 
-        # A network change rebuilds the detector: pool4 descriptors are 512-D.
+        # A network change rebuilds the detector in the background: pool4 descriptors are 512-D.
         (result,) = probe.set_parameters({'description_layer': 'pool4'})
         assert result.successful, result.reason
+        assert harness.node._builder.wait_idle(60)
         desc = probe.wait_for('descriptors', probe.send('image', image))
         assert desc.cols == 512 and desc.layer == 'pool4' and desc.rows == 5
     finally:
