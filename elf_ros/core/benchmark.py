@@ -86,7 +86,7 @@ def bare_fn(det: ElfDetector, frames: list[np.ndarray]) -> Callable[[], Any]:
     def run() -> Any:
         xi = x.requires_grad_(True)
         with torch.enable_grad():
-            f, d = det.network(xi, len(frames))
+            f, d = det.network(xi, len(frames))    # d: one map per description layer
             return torch.autograd.grad(f, xi, grad_outputs=f.detach())[0], d
     return run
 

@@ -24,7 +24,7 @@ from elf_ros.core.postprocess import (
     histogram256,
     kapur_threshold,
     nms_rounds,
-    sample_descriptors,
+    sample_descriptor_maps,
     select_topk,
 )
 from elf_ros.core.saliency import elf_saliency, shift_offsets
@@ -86,6 +86,8 @@ class ElfDetector:
         self.preprocessing = 'imagenet' if pre == 'auto' else pre
         self._mean = torch.tensor(self.backbone.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(self.backbone.std, device=self.device).view(1, 3, 1, 1)
+        self._standard = [torch.tensor(v, device=self.device).view(1, 3, 1, 1) for v in
+                          (self.backbone.standard_scale, self.backbone.standard_shift)]
         self._offsets = shift_offsets(self.config.shift_averaging)
         use_graphs = self.device.type == 'cuda' and self.config.cuda_graphs
         self._graphs = GraphCache(self.device) if use_graphs else None
@@ -181,7 +183,8 @@ class ElfDetector:
         if self.preprocessing == 'standardize':
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             std = x.std(dim=(1, 2, 3), keepdim=True)
-            return (x - mean) / std.clamp_min(1e-6)
+            scale, shift = self._standard
+            return (x - mean) / std.clamp_min(1e-6) * scale + shift
         return (x / 255.0 - self._mean) / self._std
 
     def _run_group(self, arrays: list[np.ndarray], members: dict[tuple[int, ...], list[int]],
@@ -221,7 +224,7 @@ class ElfDetector:
         kept, unfinished = nms_rounds(den, den > thr.view(-1, 1, 1), c.nms_radius,
                                       nms_rounds_max)
         xy, score, count = select_topk(den, kept, c.border, c.max_keypoints, c.nms_radius)
-        desc = sample_descriptors(desc_map, xy, w, h)
+        desc = sample_descriptor_maps(desc_map, xy, w, h)
         head = torch.zeros(x.shape[0], 1, 3 + desc.shape[-1], device=self.device)
         head[:, 0, 0] = count.to(torch.float32)
         head[:, 0, 1] = thr / 255.0

@@ -9,6 +9,7 @@ Kapur picks the first maximum of the summed entropies, NMS keeps SuperPoint's gr
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - conventional alias
@@ -231,3 +232,14 @@ def sample_descriptors(feat: torch.Tensor, xy: torch.Tensor, width: int, height:
     d = F.grid_sample(feat, grid, mode='bilinear', align_corners=True)    # (B, C, 1, K)
     d = d.squeeze(2).transpose(1, 2).to(torch.float32)
     return F.normalize(d, p=2, dim=-1)
+
+
+def sample_descriptor_maps(feats: Sequence[torch.Tensor], xy: torch.Tensor, width: int,
+                           height: int) -> torch.Tensor:
+    """
+    Descriptors from several layers: each sampled and L2-normalised, concatenated, renormalised.
+
+    Each layer then weighs the same in a descriptor distance, whatever its channel count or scale.
+    """
+    parts = [sample_descriptors(f, xy, width, height) for f in feats]
+    return parts[0] if len(parts) == 1 else F.normalize(torch.cat(parts, dim=-1), p=2, dim=-1)

@@ -211,5 +211,14 @@ def build_method(spec: str, max_keypoints: int = 500, device: str = 'auto',
         choices = ', '.join(HYBRID_DESCRIPTORS)
         raise MethodUnavailableError(f'unknown descriptor {descriptor!r} for ELF keypoints; '
                                      f'choose from {choices}')
-    return ElfMethod(preset, max_keypoints, device, (weights or {}).get(preset),
+    return ElfMethod(preset, max_keypoints, device, preset_weights(preset, weights or {}),
                      descriptor or None, elf_overrides)
+
+
+def preset_weights(preset: str, weights: dict[str, str]) -> str | None:
+    """The file given for this preset, else for its backbone ('vgg19=FILE' serves vgg19_paper)."""
+    from elf_ros.core import PRESETS
+
+    if preset in weights:
+        return weights[preset]
+    return weights.get(str(PRESETS.get(preset, {}).get('backbone', '')))
