@@ -216,7 +216,7 @@ def build_method(spec: str, max_keypoints: int = 500, device: str = 'auto',
 
 
 def preset_weights(preset: str, weights: dict[str, str]) -> str | None:
-    """The file given for this preset, else for its backbone ('vgg19=FILE' serves vgg19_paper)."""
+    """Return the file given for this preset, else for its backbone (vgg19=FILE: vgg19_paper)."""
     from elf_ros.core import PRESETS
 
     if preset in weights:
