@@ -81,6 +81,13 @@ class DetectorConfig:
     input_height: int = _f(
         0, 'Height the image is resized to for the network (0 = native, with input_width 0).',
         minimum=0, maximum=8192)
+    input_long_side: int = _f(
+        0, 'Resize so the longer side has this many pixels, aspect ratio kept; smaller images '
+        'stay at their own size (never upscaled). 0 = off. input_width/input_height win when set.',
+        minimum=0, maximum=8192, runtime=True)
+    min_source_side: int = _f(
+        16, 'Images whose shorter side has fewer pixels are refused with a ValueError (too '
+        'little content for ELF, whatever the resize).', minimum=1, maximum=8192, runtime=True)
     threshold_blur_kernel: int = _f(
         5, 'Odd Gaussian kernel size of the blur before the Kapur threshold.',
         minimum=1, maximum=63, runtime=True)
@@ -93,6 +100,10 @@ class DetectorConfig:
     noise_blur_sigma: float = _f(
         4.0, 'Sigma of the denoising blur (0 = from the kernel size).',
         minimum=0.0, maximum=100.0, runtime=True)
+    threshold_scale: float = _f(
+        1.0, "Factor on Kapur's threshold (1 = the paper; 0 = no threshold: every NMS maximum "
+        'with positive saliency is a candidate; lower keeps more keypoints).',
+        minimum=0.0, maximum=4.0, runtime=True)
     nms_radius: int = _f(
         10, 'Non-maximum suppression radius in network pixels ((2r+1)^2 window).',
         minimum=0, maximum=200, runtime=True)
@@ -102,6 +113,10 @@ class DetectorConfig:
     max_keypoints: int = _f(
         500, 'Keep at most this many keypoints, highest score first (0 = all).',
         minimum=0, maximum=1000000, runtime=True)
+    subpixel: bool = _f(
+        False, 'Refine keypoints to sub-pixel positions by a parabola fit of the float (not '
+        'quantised) saliency, and score them from it; NMS and threshold stay as in the paper.',
+        runtime=True)
     shift_averaging: int = _f(
         1, 'Average the saliency over this many one-pixel phase shifts of the input (1 = off; '
         '2 = diagonal pair, 4 = all phases of a stride-2 grid); reduces stride aliasing.',
@@ -134,6 +149,10 @@ class DetectorConfig:
             raise ConfigError(
                 f'border: {self.border} leaves no pixel of the {self.input_width}x'
                 f'{self.input_height} network input; at most {(smallest_side - 1) // 2}')
+        if self.input_long_side and 2 * self.border + 1 > self.input_long_side:
+            raise ConfigError(
+                f'border: {self.border} leaves no pixel of a network input whose long side is '
+                f'{self.input_long_side}; at most {(self.input_long_side - 1) // 2}')
         if not _DEVICE_RE.match(self.device):
             raise ConfigError(
                 f"device: allowed 'auto', 'cpu', 'cuda', 'cuda:N'; got {self.device!r}")

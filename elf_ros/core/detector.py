@@ -19,13 +19,9 @@ from elf_ros.core.backbones import build_backbone
 from elf_ros.core.config import ConfigError, DetectorConfig, RUNTIME_FIELDS
 from elf_ros.core.cuda_graph import CUDA_CAPTURE_LOCK, GraphCache
 from elf_ros.core.postprocess import (
-    blur_uint8,
     gaussian_kernel1d,
-    histogram256,
-    kapur_threshold,
-    nms_rounds,
+    keypoints_from_saliency,
     sample_descriptor_maps,
-    select_topk,
 )
 from elf_ros.core.saliency import elf_saliency, shift_offsets
 
@@ -42,7 +38,7 @@ class ElfResult:
     scores: np.ndarray               # (N,) float32 in [0, 1], descending
     descriptors: np.ndarray          # (N, D) float32, L2-normalised rows
     saliency: np.ndarray | None      # (H, W) float32 in [0, 1] at source size, when asked
-    threshold: float                 # Kapur threshold of this image, in [0, 1]
+    threshold: float                 # threshold applied (threshold_scale x Kapur's), in [0, 1]
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -100,7 +96,7 @@ class ElfDetector:
         return self.backbone.descriptor_dim
 
     def update(self, **changes: object) -> None:
-        """Change runtime fields (blur, nms_radius, border, max_keypoints) without a rebuild."""
+        """Change runtime (post-processing) fields without rebuilding the network."""
         rebuild = sorted(set(changes) - RUNTIME_FIELDS)
         if rebuild:
             raise ConfigError(
@@ -134,8 +130,15 @@ class ElfDetector:
         self._k_noise = gaussian_kernel1d(c.noise_blur_kernel, c.noise_blur_sigma, self.device)
 
     def _net_size(self, h: int, w: int) -> tuple[int, int]:
+        """Network input (h, w): fixed size, else long side (never upscaled), else native."""
         c = self.config
-        return (c.input_height, c.input_width) if c.input_width else (h, w)
+        if c.input_width:
+            return c.input_height, c.input_width
+        long_side = max(h, w)
+        if c.input_long_side and long_side > c.input_long_side:
+            scale = c.input_long_side / long_side
+            return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+        return h, w
 
     def _check_image(self, i: int, img: np.ndarray) -> np.ndarray:
         if not isinstance(img, np.ndarray):
@@ -148,7 +151,12 @@ class ElfDetector:
             raise ValueError(f'image {i}: expected HxW or HxWx3, got shape {img.shape}')
         if img.size == 0:
             raise ValueError(f'image {i}: empty image of shape {img.shape}')
-        h, w = self._net_size(*img.shape[:2])
+        sh, sw = img.shape[:2]
+        if min(sh, sw) < self.config.min_source_side:
+            raise ValueError(
+                f'image {i}: {sw}x{sh} is too small; ELF needs at least '
+                f'{self.config.min_source_side} px on the shorter side (min_source_side)')
+        h, w = self._net_size(sh, sw)
         need = max(MIN_SIDE, self.backbone.max_stride, self.config.border * 2 + 1)
         if min(h, w) < need:
             raise ValueError(
@@ -218,18 +226,16 @@ class ElfDetector:
         if self.half:
             x = x.half()
         sal, desc_map = elf_saliency(self.network, x, self._offsets)
-        q = torch.floor(sal * 255.0)
-        thr = kapur_threshold(histogram256(blur_uint8(q, self._k_thr))).to(torch.float32)
-        den = torch.maximum(blur_uint8(q, self._k_noise), thr.view(-1, 1, 1))
-        kept, unfinished = nms_rounds(den, den > thr.view(-1, 1, 1), c.nms_radius,
-                                      nms_rounds_max)
-        xy, score, count = select_topk(den, kept, c.border, c.max_keypoints, c.nms_radius)
+        xy, score, count, thr, unfinished = keypoints_from_saliency(
+            sal, self._k_thr, self._k_noise, threshold_scale=c.threshold_scale,
+            nms_radius=c.nms_radius, border=c.border, max_keypoints=c.max_keypoints,
+            subpixel=c.subpixel, nms_rounds_max=nms_rounds_max)
         desc = sample_descriptor_maps(desc_map, xy, w, h)
         head = torch.zeros(x.shape[0], 1, 3 + desc.shape[-1], device=self.device)
         head[:, 0, 0] = count.to(torch.float32)
-        head[:, 0, 1] = thr / 255.0
+        head[:, 0, 1] = thr
         head[:, 0, 2] = unfinished.to(torch.float32)
-        rows = torch.cat((xy, (score / 255.0).unsqueeze(-1), desc), dim=-1)
+        rows = torch.cat((xy, score.unsqueeze(-1), desc), dim=-1)
         return torch.cat((head, rows), dim=1), sal, unfinished
 
     def _unpack(self, packed: np.ndarray, sal: torch.Tensor | None,
@@ -243,6 +249,8 @@ class ElfDetector:
             body = p[1:n + 1]
             scale = np.array([sw / net_size[1], sh / net_size[0]], np.float32)
             xy = (body[:, :2] + 0.5) * scale - 0.5 if net_size != (sh, sw) else body[:, :2]
+            # Mapping and sub-pixel offsets can leave the pixel grid by < 1 px: clip onto it.
+            xy = np.clip(xy, 0, np.array([sw - 1, sh - 1], np.float32))
             out.append(ElfResult(np.ascontiguousarray(xy, dtype=np.float32),
                                  np.ascontiguousarray(body[:, 2]),
                                  np.ascontiguousarray(body[:, 3:]), smap, float(p[0, 1])))

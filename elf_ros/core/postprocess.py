@@ -1,5 +1,5 @@
 """
-ELF post-processing on the device, batched: blur, Kapur threshold, NMS, border, top-k.
+ELF post-processing on the device, batched: blur, Kapur threshold, NMS, border, top-k, sub-pixel.
 
 Every function takes a batch (B, H, W) and runs without Python loops over pixels or keypoints,
 so the whole chain stays on the GPU when there is one. Values follow the official code: the
@@ -194,13 +194,15 @@ def max_kept_points(height: int, width: int, border: int, nms_radius: int) -> in
 
 
 def select_topk(score: torch.Tensor, kept: torch.Tensor, border: int, k: int,
-                nms_radius: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                nms_radius: int = 0, exact_ties: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
     Drop kept points within ``border`` of the edge, then the top ``k`` by score.
 
     Returns (xy (B, K, 2) float32 network pixels, score (B, K), count (B,)); rows past count are
     padding, K <= what NMS with ``nms_radius`` can keep. Order: score descending, ties in raster
-    order (matches the NMS order).
+    order (matches the NMS order). ``exact_ties=False`` ranks by the score alone: for float
+    scores (ties practically absent), where the raster tie-break key could reorder close scores.
     """
     b, h, w = score.shape
     mask = kept.clone()
@@ -209,7 +211,8 @@ def select_topk(score: torch.Tensor, kept: torch.Tensor, border: int, k: int,
         mask[:, h - border:] = False
         mask[:, :, :border] = False
         mask[:, :, w - border:] = False
-    key = torch.where(mask.view(b, -1), nms_keys(score),
+    order = nms_keys(score) if exact_ties else score.to(torch.float64).reshape(b, -1)
+    key = torch.where(mask.view(b, -1), order,
                       torch.full((b, h * w), -1.0, dtype=torch.float64, device=score.device))
     kk = min(h * w, max_kept_points(h, w, border, nms_radius))
     kk = kk if k <= 0 else min(k, kk)
@@ -232,6 +235,73 @@ def sample_descriptors(feat: torch.Tensor, xy: torch.Tensor, width: int, height:
     d = F.grid_sample(feat, grid, mode='bilinear', align_corners=True)    # (B, C, 1, K)
     d = d.squeeze(2).transpose(1, 2).to(torch.float32)
     return F.normalize(d, p=2, dim=-1)
+
+
+def parabola_peaks(fine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    Sub-pixel peak of every pixel of a float map (B, H, W): a separable 1-D parabola fit.
+
+    Along each axis, the parabola through the pixel and its two neighbours (edge pixels repeat
+    themselves) has its vertex at d = (f[-1] - f[+1]) / (2 (f[-1] - 2 f[0] + f[+1])); d is
+    clamped to +-0.5 px and is 0 where the curvature is not negative (no maximum along that
+    axis). Returns (dx, dy, peak): the offsets and f[0] plus both parabolas' gains at them
+    (>= f[0]). Elementwise, so it stays on the device and inside a CUDA graph.
+    """
+    p = F.pad(fine.unsqueeze(1), (1, 1, 1, 1), mode='replicate').squeeze(1)
+    centre = p[:, 1:-1, 1:-1]
+
+    def axis(before: torch.Tensor, after: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        curv = before - 2 * centre + after
+        slope = after - before
+        peaked = curv < 0
+        d = torch.where(peaked, -slope / torch.where(peaked, 2 * curv, torch.ones_like(curv)),
+                        torch.zeros_like(curv)).clamp(-0.5, 0.5)
+        return d, d * slope / 2 + d * d * curv / 2
+
+    dx, gx = axis(p[:, 1:-1, :-2], p[:, 1:-1, 2:])
+    dy, gy = axis(p[:, :-2, 1:-1], p[:, 2:, 1:-1])
+    return dx, dy, centre + gx + gy
+
+
+def gather_map(maps: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+    """Values of (B, H, W) maps at integer pixel positions xy (B, K, 2) -> (B, K)."""
+    b, _h, w = maps.shape
+    idx = (xy[..., 1] * w + xy[..., 0]).long()
+    return torch.gather(maps.reshape(b, -1), 1, idx)
+
+
+def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_noise: torch.Tensor,
+                            *, threshold_scale: float = 1.0, nms_radius: int = 10,
+                            border: int = 10, max_keypoints: int = 500, subpixel: bool = False,
+                            nms_rounds_max: int | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                       torch.Tensor]:
+    """
+    ELF's post-processing of a saliency batch (B, H, W) in [0, 1] to ranked keypoints.
+
+    As in the paper: quantise to 0..255, blur, Kapur's threshold (scaled by
+    ``threshold_scale``; 1 = the paper, 0 = none), noise blur clamped below at the threshold,
+    NMS of the points strictly above it, border, top-k. With ``subpixel`` the kept maxima
+    (still chosen on the quantised map) are ranked, scored and moved by a parabola fit of the
+    float saliency under the same noise blur, without quantisation.
+
+    Returns (xy (B, K, 2) network pixels, score (B, K) in [0, 1], count (B,), threshold (B,)
+    in [0, 1], NMS-unfinished flag). No host sync unless ``nms_rounds_max`` is None.
+    """
+    q = torch.floor(sal * 255.0)
+    thr = kapur_threshold(histogram256(blur_uint8(q, k_threshold))).to(torch.float32)
+    if threshold_scale != 1.0:
+        thr = thr * threshold_scale
+    den = torch.maximum(blur_uint8(q, k_noise), thr.view(-1, 1, 1))
+    kept, unfinished = nms_rounds(den, den > thr.view(-1, 1, 1), nms_radius, nms_rounds_max)
+    if not subpixel:
+        xy, score, count = select_topk(den, kept, border, max_keypoints, nms_radius)
+        return xy, score / 255.0, count, thr / 255.0, unfinished
+    dx, dy, peak = parabola_peaks(gaussian_blur(sal * 255.0, k_noise))
+    xy, score, count = select_topk(peak, kept, border, max_keypoints, nms_radius,
+                                   exact_ties=False)
+    offset = torch.stack((gather_map(dx, xy), gather_map(dy, xy)), dim=-1)
+    return xy + offset, (score / 255.0).clamp(0, 1), count, thr / 255.0, unfinished
 
 
 def sample_descriptor_maps(feats: Sequence[torch.Tensor], xy: torch.Tensor, width: int,

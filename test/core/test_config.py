@@ -24,7 +24,8 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
     assert all(spec.description for spec in FIELD_SPECS.values())
     assert RUNTIME_FIELDS == {'threshold_blur_kernel', 'threshold_blur_sigma',
                               'noise_blur_kernel', 'noise_blur_sigma', 'nms_radius', 'border',
-                              'max_keypoints'}
+                              'max_keypoints', 'threshold_scale', 'subpixel',
+                              'input_long_side', 'min_source_side'}
     assert FIELD_SPECS['preprocessing'].choices == ('auto', 'standardize', 'imagenet')
 
 
@@ -34,6 +35,11 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
     ({'backbone': 'alexnet', 'description_layer': 'pool3'}, 'description_layer', 'pool2'),
     ({'preprocessing': 'caffe'}, 'preprocessing', 'standardize'),
     ({'nms_radius': -1}, 'nms_radius', '0 .. 200'),
+    ({'threshold_scale': 4.5}, 'threshold_scale', '0 .. 4'),
+    ({'threshold_scale': -0.1}, 'threshold_scale', '0 .. 4'),
+    ({'subpixel': 1}, 'subpixel', 'bool'),
+    ({'input_long_side': 20}, 'border', 'at most 9'),
+    ({'min_source_side': 0}, 'min_source_side', '1 .. 8192'),
     ({'max_keypoints': 1.5}, 'max_keypoints', 'int'),
     ({'threshold_blur_kernel': 4}, 'threshold_blur_kernel', 'odd'),
     ({'device': 'gpu'}, 'device', 'cuda:N'),
@@ -63,8 +69,8 @@ def test_presets_are_valid_and_overridable():
         assert isinstance(load_preset(name), DetectorConfig)
     c = load_preset('vgg16', weights='random', max_keypoints=100)
     # The VGG presets tap no deeper than conv3_1, so the normalised VGG-19 file serves them.
-    assert (c.detection_layer, c.description_layer, c.input_width, c.input_height) == (
-        'pool2', 'conv3_1', 640, 480)
+    assert (c.detection_layer, c.description_layer, c.input_long_side, c.input_width) == (
+        'pool2', 'conv3_1', 640, 0)
     lite = load_preset('efficientnet_lite1')
     assert (lite.detection_layer, lite.description_layer, lite.shift_averaging) == (
         'stem_conv', 'stage3,stage5', 4)

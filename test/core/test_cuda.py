@@ -110,3 +110,16 @@ def test_building_a_detector_while_another_captures_graphs():
         stop.set()
         builder.join()
     assert not errors
+
+
+def test_cuda_graph_with_threshold_scale_and_subpixel_matches_eager():
+    imgs = [textured(120, 160, s) for s in range(2)]
+    cfg = dict(device='cuda', threshold_scale=0.5, subpixel=True)
+    eager = ElfDetector(small_config(cuda_graphs=False, **cfg))
+    graph = ElfDetector(small_config(**cfg))
+    for img in imgs:
+        a, b = eager.detect([img])[0], graph.detect([img])[0]
+        assert overlap(a.keypoints, b.keypoints, tol=0.1) > 0.9 and abs(len(a) - len(b)) <= 2
+        assert np.mean(b.keypoints != np.round(b.keypoints)) > 0.5
+    graph.update(threshold_scale=0.0)       # a runtime change re-captures with the new scale
+    assert len(graph.detect([imgs[0]])[0]) >= len(eager.detect([imgs[0]])[0])

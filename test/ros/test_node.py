@@ -74,6 +74,7 @@ def test_bad_input_is_dropped_and_the_node_keeps_working(running):
         Image(height=8, width=8, encoding='32FC1', step=32, data=bytes(256)),
         Image(height=120, width=160, encoding='rgb8', step=480, data=bytes(1000)),
         Image(height=0, width=0, encoding='rgb8', step=0),
+        Image(height=1, width=1, encoding='rgb8', step=3, data=bytes(3)),   # below min_source_side
     ]
     stats = running.node._cameras['image'].stats
     for msg in refused:
@@ -87,14 +88,13 @@ def test_bad_input_is_dropped_and_the_node_keeps_working(running):
             resend = time.monotonic() + 2.0
             while stats.rejected == before and time.monotonic() < resend:
                 time.sleep(0.05)
-    # 1x1 is a valid image: resized to the network input, it may or may not yield keypoints.
-    probe.send('image', msg=Image(height=1, width=1, encoding='rgb8', step=3, data=bytes(3)))
     stamp = probe.send('image', frame(3))
     check_outputs(probe, stamp, 160, 120)
     name = f'{running.namespace}/elf_node: {running.namespace}/image'
-    probe.wait(lambda: _camera_value(probe, 'frames_rejected', name) >= 3, 10, 'diagnostics')
+    probe.wait(lambda: _camera_value(probe, 'frames_rejected', name) >= 4, 10, 'diagnostics')
     reasons = ' '.join(running.node._cameras['image'].reasons_logged)
-    for reason in ('unsupported encoding', 'less than step x height', 'empty image'):
+    for reason in ('unsupported encoding', 'less than step x height', 'empty image',
+                   '1x1 is too small'):
         assert reason in reasons, reasons
 
 
