@@ -1,5 +1,5 @@
 # Entry points; each one sets up what it needs first (scripts/setup_env.sh is idempotent).
-.PHONY: setup test demo lint bench eval clean
+.PHONY: setup test demo lint bench eval scoreboard bag bag-bench clean
 RUN = bash -c 'source scripts/ros_env.sh && "$$@"' _
 
 setup:
@@ -16,6 +16,25 @@ bench: setup
 
 eval: setup
 	$(RUN) python -m elf_ros.eval $(ARGS)
+
+# elf-bag: `make bag ARGS="process in_bag out_bag --preset efficientnet_lite0"` (or `info in_bag`)
+bag: setup
+	$(RUN) python -m elf_ros.bag $(ARGS)
+
+bag-bench: setup
+	$(RUN) python -m elf_ros.bag.benchmark $(ARGS)
+
+# The scoreboard of docs/evaluation.md and README.md: every shared HPatches/Oxford sequence,
+# grouped by kind of change, every ELF preset against the classical detectors (10-20 min on
+# 2 CPU cores); rewrites the <!-- scoreboard:begin --> blocks of both files.
+SCOREBOARD_ARGS = --dataset oxford:../shared/data --dataset hpatches:../shared/data/hpatches \
+	--methods 'sift,orb,akaze,kaze,elf-*' \
+	--weights vgg19=../shared/weights/vgg19_normalised_conv3_1/vgg_normalised_conv3_1.pth \
+	--out docs/results/scoreboard --match-methods none --quiet \
+	--docs docs/evaluation.md --docs README.md
+
+scoreboard: setup
+	$(RUN) python -m elf_ros.eval $(SCOREBOARD_ARGS) $(ARGS)
 
 lint: setup
 	$(RUN) ruff check .

@@ -1,7 +1,7 @@
 """
-Descriptor matching on the detector's device, batched: nearest neighbours, mutual check,
-Lowe's ratio test and a distance threshold.
+Descriptor matching on the detector's device, batched (mutual NN, ratio, distance).
 
+Nearest neighbours with an optional mutual check, Lowe's ratio test and a distance threshold.
 Why in the core: the evaluation, the motion benchmark and the ROS matcher all match the same
 way, and on a GPU a batch of pairs is one distance matrix product instead of a Python loop.
 Float descriptors are compared with the L2 distance; uint8 descriptors are packed bits (ORB,

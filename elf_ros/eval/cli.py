@@ -1,12 +1,14 @@
 """
 Command line of the evaluation: `elf-eval` / `python -m elf_ros.eval` (no ROS needed).
 
-Example, the paper's protocol on the Oxford graf and boat sequences:
+Example, the paper's protocol on the Oxford sequences:
     elf-eval --dataset oxford:../shared/data --out results/oxford
+The scoreboard of the docs (`make scoreboard`) adds `--docs FILE` to rewrite their marked blocks.
 """
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 import platform
 import re
@@ -19,11 +21,12 @@ import numpy as np
 
 from elf_ros.eval import datasets as ds
 from elf_ros.eval.geometry import Size
-from elf_ros.eval.methods import ELF_PREFIX, method_names, parse_elf_overrides
+from elf_ros.eval.methods import ELF_PREFIX, expand_methods, method_names, parse_elf_overrides
 from elf_ros.eval.metrics import PIXEL_THRESHOLD
 from elf_ros.eval.plots import bars_per_sequence, draw_matches, sweep_curves
 from elf_ros.eval.report import breakdown, write_reports
 from elf_ros.eval.runner import evaluate, Evaluation, MethodStatus, prepare_methods
+from elf_ros.eval.scoreboard import check_blocks, update_docs
 
 # The paper's ELF-VGG and ELF-AlexNet come first: where their ImageNet weights are missing the
 # table says so (with the fix) instead of silently leaving them out.
@@ -63,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         "'skimage' for scikit-image's bundled photographs (synthetic, rotation, scale). "
         'Repeat for several. Default: synthetic:skimage.')
     parser.add_argument('--methods', default=','.join(DEFAULT_METHODS),
-                        help='comma-separated; see --list-methods (default: %(default)s)')
+                        help="comma-separated; patterns allowed ('elf-*': every ELF preset, "
+                        "not the '+sift' hybrids); see --list-methods (default: %(default)s)")
     parser.add_argument('--list-methods', action='store_true', help='print method names, exit')
     parser.add_argument('--out', type=Path, default=Path('eval_results'),
                         help='output folder for results.md, results.json and PNGs')
@@ -89,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--match-methods', default='',
                         help="methods drawn in the match figure, or 'none' (default: the first "
                         'ELF and the first classical method that ran)')
+    parser.add_argument('--docs', action='append', default=[], type=Path, metavar='FILE',
+                        help='Markdown file whose <!-- scoreboard:begin --> ... '
+                        '<!-- scoreboard:end --> blocks are rewritten from this run (repeatable)')
     parser.add_argument('--no-plots', action='store_true', help='write only the tables')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
     return parser
@@ -205,9 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_methods:
         print('\n'.join(method_names()))
         return 0
+    for doc in args.docs:  # fail before the run, not after it
+        try:
+            check_blocks(doc.read_text(), str(doc))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f'--docs: {exc}') from exc
     datasets = [load_dataset(spec, args) for spec in (args.dataset or ['synthetic:skimage'])]
     unique_names(datasets)
-    specs = [m for m in args.methods.split(',') if m.strip()]
+    specs = expand_methods(args.methods.split(','))
     try:
         overrides = parse_elf_overrides(args.elf_set) if args.elf_set else {}
     except (ValueError, ImportError) as exc:
@@ -228,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.match_methods == 'none':
             chosen = []
         written += write_plots(evaluation, args.out, chosen)
+    if args.docs:
+        written += update_docs(args.docs, json.loads(json_path.read_text()))
     print(md_path.read_text())
     print('wrote ' + ', '.join(str(p) for p in written), file=sys.stderr)
     return 0

@@ -64,9 +64,18 @@ class PairSource:
 
 @dataclass
 class Dataset:
+    """
+    Pairs to evaluate, loaded lazily.
+
+    `by_change`: the sequences are real ones named after their kind of change (HPatches,
+    Oxford), so their pairs are grouped by `groups.group_of`; other datasets (synthetic pairs,
+    sweeps) form a group of their own, named after the dataset.
+    """
+
     name: str
     sources: list[PairSource] = field(default_factory=list)
     param_name: str | None = None
+    by_change: bool = False
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -153,14 +162,14 @@ def load_hpatches(root: Path, size: Size | None = EVAL_SIZE) -> Dataset:
     """HPatches sequences: folders i_*/v_* holding 1.ppm..6.ppm and H_1_2..H_1_6."""
     dirs = _sequence_dirs(root, lambda d: (d / 'H_1_2').is_file())
     sources = [s for d in dirs for s in _sequence_pairs(d, '[0-9]*.*', lambda k: f'H_1_{k}', size)]
-    return Dataset(Path(root).name, sources)
+    return Dataset(Path(root).name, sources, by_change=True)
 
 
 def load_oxford(root: Path, size: Size | None = EVAL_SIZE) -> Dataset:
     """Oxford affine layout: img1..img6 (any image format) and H1to2p..H1to6p (not normalised)."""
     dirs = _sequence_dirs(root, lambda d: (d / 'H1to2p').is_file())
     sources = [s for d in dirs for s in _sequence_pairs(d, 'img*', lambda k: f'H1to{k}p', size)]
-    return Dataset(Path(root).name, sources)
+    return Dataset(Path(root).name, sources, by_change=True)
 
 
 def folder_images(folder: Path) -> list[tuple[str, np.ndarray]]:

@@ -8,6 +8,7 @@ go through the core API (`elf_ros.core`), so the evaluated detector is the one t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -166,6 +167,48 @@ def method_names() -> list[str]:
     return names
 
 
+def matches_pattern(name: str, pattern: str) -> bool:
+    """Match a name by fnmatch; ELF keypoints with OpenCV descriptors ('+sift') only on request."""
+    return fnmatchcase(name, pattern) and ('+' in pattern or '+' not in name)
+
+
+def expand_methods(specs: list[str], names: list[str] | None = None) -> list[str]:
+    """
+    Expand patterns such as 'elf-*' over the known method names, keeping the order given.
+
+    A pattern that matches nothing is kept as written, so the run reports it as not run.
+    """
+    names = method_names() if names is None else names
+    out: list[str] = []
+    for spec in (s.strip() for s in specs):
+        if not spec:
+            continue
+        if any(c in spec for c in '*?['):
+            out.extend([n for n in names if matches_pattern(n, spec)] or [spec])
+        else:
+            out.append(spec)
+    return list(dict.fromkeys(out))
+
+
+def weights_for(preset: str, weights: dict[str, str]) -> str | None:
+    """
+    Find a preset's local weights file: by preset name, else by its backbone.
+
+    `--weights vgg19=FILE` thus serves every preset built on vgg19; a preset with seeded
+    random weights (a control) never picks up a file meant for its backbone.
+    """
+    if preset in weights:
+        return weights[preset]
+    try:
+        from elf_ros.core import PRESETS
+    except ImportError:
+        return None
+    fields = PRESETS.get(preset, {})
+    if fields.get('weights') == 'random':
+        return None
+    return weights.get(str(fields.get('backbone', '')).lower())
+
+
 def parse_elf_overrides(items: list[str]) -> dict[str, object]:
     """
     Turn ['nms_radius=4', 'input_width=0'] into typed detector-config changes.
@@ -196,9 +239,9 @@ def build_method(spec: str, max_keypoints: int = 500, device: str = 'auto',
     """
     Make a method from its name: 'sift', 'orb', ..., 'elf-<preset>' or 'elf-<preset>+sift'.
 
-    `weights` maps a preset (or backbone) name to a local weights file, for the backbones whose
-    published weights cannot be downloaded here; `elf_overrides` changes detector-config fields
-    of every ELF method. Raises MethodUnavailableError with the reason.
+    `weights` maps a preset or backbone name to a local weights file (see `weights_for`), for
+    the backbones whose published weights cannot be downloaded here; `elf_overrides` changes
+    detector-config fields of every ELF method. Raises MethodUnavailableError with the reason.
     """
     spec = spec.strip().lower()
     if spec in OPENCV_METHODS:
@@ -211,14 +254,6 @@ def build_method(spec: str, max_keypoints: int = 500, device: str = 'auto',
         choices = ', '.join(HYBRID_DESCRIPTORS)
         raise MethodUnavailableError(f'unknown descriptor {descriptor!r} for ELF keypoints; '
                                      f'choose from {choices}')
-    return ElfMethod(preset, max_keypoints, device, preset_weights(preset, weights or {}),
+    return ElfMethod(preset, max_keypoints, device, weights_for(preset, weights or {}),
                      descriptor or None, elf_overrides)
 
-
-def preset_weights(preset: str, weights: dict[str, str]) -> str | None:
-    """Return the file given for this preset, else for its backbone (vgg19=FILE: vgg19_paper)."""
-    from elf_ros.core import PRESETS
-
-    if preset in weights:
-        return weights[preset]
-    return weights.get(str(PRESETS.get(preset, {}).get('backbone', '')))

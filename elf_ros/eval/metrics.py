@@ -5,7 +5,9 @@ Repeatability and matching score follow the ELF paper's evaluation code: keypoin
 where they land inside the other image, greedy one-to-one matching on pixel distance (<= 5 px)
 gives the geometric matches M, greedy one-to-one matching on descriptor distance gives M_d,
 rep = |M| / min(N1, N2) and ms = |M ∩ M_d| / min(N1, N2). The mutual-nearest-neighbour (MNN)
-variant and the RANSAC homography error are the measures most visual-odometry users know.
+matches (the core matcher, as the node's users match), their absolute number of correct ones and
+the RANSAC homography error are the measures visual-odometry users feel: rep and MS divide by
+min(N1, N2), so a detector that keeps few points is not penalised there.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import math
 import cv2
 import numpy as np
 
+from elf_ros.core.matching import match_descriptors
 from elf_ros.eval.features import descriptor_distances, Features
 from elf_ros.eval.geometry import corner_error, inside, Size, warp_points
 
@@ -50,14 +53,11 @@ def greedy_match(cost: np.ndarray, threshold: float = math.inf) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def mutual_nearest(cost: np.ndarray) -> np.ndarray:
-    """Pairs (i, j) where j is i's nearest neighbour and i is j's; (K, 2)."""
-    if cost.size == 0:
+def mutual_nearest(f1: Features, f2: Features) -> np.ndarray:
+    """MNN descriptor matches (i, j), (K, 2), by the core matcher (L2; Hamming for uint8)."""
+    if len(f1) == 0 or len(f2) == 0 or f1.descriptors.shape[1] == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    nn12 = np.argmin(cost, axis=1)
-    nn21 = np.argmin(cost, axis=0)
-    i = np.nonzero(nn21[nn12] == np.arange(cost.shape[0]))[0]
-    return np.stack([i, nn12[i]], axis=1).astype(np.int64)
+    return match_descriptors(f1.descriptors, f2.descriptors, mutual=True).pairs
 
 
 def pixel_distances(f1: Features, f2: Features, h: np.ndarray) -> np.ndarray:
@@ -88,7 +88,9 @@ class PairScores:
     common1: int = 0
     common2: int = 0
     geometric_matches: int = 0
-    correct_matches: int = 0
+    ms_matches: int = 0        # |M ∩ M_d|, the numerator of the matching score
+    mnn_matches: int = 0       # MNN matches among the kept keypoints
+    mnn_correct: int = 0       # ... of which within the pixel threshold under the true H
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -96,10 +98,10 @@ class PairScores:
 
 def mnn_correspondences(f1: Features, f2: Features, h: np.ndarray,
                         pixel_threshold: float = PIXEL_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
-    """MNN descriptor matches on all keypoints and whether each lands within the threshold."""
-    if len(f1) == 0 or len(f2) == 0 or f1.descriptors.shape[1] == 0:
-        return np.zeros((0, 2), np.int64), np.zeros(0, bool)
-    matches = mutual_nearest(descriptor_distances(f1.descriptors, f2.descriptors))
+    """MNN descriptor matches of two keypoint sets and whether each lands within the threshold."""
+    matches = mutual_nearest(f1, f2)
+    if len(matches) == 0:
+        return matches, np.zeros(0, bool)
     err = np.linalg.norm(warp_points(h, f1.keypoints[matches[:, 0]])
                          - f2.keypoints[matches[:, 1]], axis=1)
     return matches, err <= pixel_threshold
@@ -133,16 +135,13 @@ def evaluate_pair(f1: Features, f2: Features, h: np.ndarray, size1: Size, size2:
         return scores
     by_descriptor = greedy_match(descriptor_distances(c1.descriptors, c2.descriptors))
     geo_set = set(map(tuple, geometric.tolist()))
-    scores.correct_matches = sum(tuple(p) in geo_set for p in by_descriptor.tolist())
-    scores.matching_score = scores.correct_matches / denom
+    scores.ms_matches = sum(tuple(p) in geo_set for p in by_descriptor.tolist())
+    scores.matching_score = scores.ms_matches / denom
 
-    mnn = mutual_nearest(descriptor_distances(c1.descriptors, c2.descriptors))
-    if len(mnn):
-        err = np.linalg.norm(warp_points(h, c1.keypoints[mnn[:, 0]]) - c2.keypoints[mnn[:, 1]],
-                             axis=1)
-        correct = int(np.sum(err <= pixel_threshold))
-        scores.mnn_matching_score = correct / denom
-        scores.mnn_precision = correct / len(mnn)
+    mnn, correct = mnn_correspondences(c1, c2, h, pixel_threshold)
+    scores.mnn_matches, scores.mnn_correct = len(mnn), int(correct.sum())
+    scores.mnn_matching_score = scores.mnn_correct / denom
+    scores.mnn_precision = scores.mnn_correct / len(mnn) if len(mnn) else 0.0
 
     all_matches, _ = mnn_correspondences(f1, f2, h, pixel_threshold)
     h_est = estimate_homography(f1, f2, all_matches, ransac_threshold)

@@ -14,6 +14,7 @@ from elf_ros.eval.runner import Example
 
 DPI = 80
 METRICS = (('rep', 'repeatability %'), ('ms', 'matching score %'))
+PER_SEQUENCE = (*METRICS, ('correct', 'correct matches / pair'))
 
 
 def _legend_below(fig: Figure, ax: object) -> None:
@@ -23,21 +24,23 @@ def _legend_below(fig: Figure, ax: object) -> None:
 
 def bars_per_sequence(per_sequence: dict[str, dict[str, dict[str, float]]], title: str,
                       path: Path) -> Path:
-    """Plot grouped bars (one group per sequence, one bar per method) of rep and MS."""
+    """Plot grouped bars (one group per sequence, one bar per method): rep, MS, correct/pair."""
     methods = list(per_sequence)
     sequences = sorted({s for m in per_sequence.values() for s in m})
-    fig = Figure(figsize=(max(6.0, 1.2 * len(sequences) + 4), 4.2), dpi=DPI, layout='constrained')
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(max(8.0, 1.8 * len(sequences) + 5), 4.2), dpi=DPI,
+                 layout='constrained')
+    axes = fig.subplots(1, len(PER_SEQUENCE))
     width = 0.8 / max(len(methods), 1)
     x = np.arange(len(sequences))
-    for ax, (key, label) in zip(axes, METRICS, strict=True):
+    for ax, (key, label) in zip(axes, PER_SEQUENCE, strict=True):
         for i, method in enumerate(methods):
             vals = [per_sequence[method].get(s, {}).get(key, 0.0) for s in sequences]
             ax.bar(x + (i - (len(methods) - 1) / 2) * width, vals, width, label=method)
         ax.set_xticks(x, sequences, rotation=30 if len(sequences) > 4 else 0, ha='right'
                       if len(sequences) > 4 else 'center', fontsize=8)
         ax.set_ylabel(label)
-        ax.set_ylim(0, 100)
+        if key != 'correct':  # a count has no fixed scale
+            ax.set_ylim(0, 100)
         ax.grid(axis='y', alpha=0.3)
     _legend_below(fig, axes[0])
     fig.suptitle(title)

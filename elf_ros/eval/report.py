@@ -9,24 +9,44 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from elf_ros.eval.groups import CHANGE_GROUPS, OTHER, SCOPE_RULES, scopes_of
 from elf_ros.eval.metrics import CORNER_THRESHOLDS
 from elf_ros.eval.runner import Evaluation, PairRecord
+from elf_ros.eval.scoreboard import scoreboard_markdown
+from elf_ros.eval.targets import check_targets
 
 COLUMNS = ('rep', 'ms', 'mnn_ms', 'mnn_prec') + tuple(f'h_acc_{t:g}px' for t in CORNER_THRESHOLDS)
 
 
+def _stats(name: str, values: list[float]) -> dict[str, float]:
+    """Mean, std (over pairs, population), min and max of one measure under `name`_*."""
+    a = np.asarray(values, dtype=np.float64)
+    return {name: float(a.mean()), f'{name}_std': float(a.std()),
+            f'{name}_min': float(a.min()), f'{name}_max': float(a.max())}
+
+
 def summarise(records: list[PairRecord]) -> dict[str, float]:
-    """Mean measures over pairs, in percent; a failed pair already carries zeros."""
+    """
+    Measures over pairs: means (percent for rates) with the spread over pairs (std, min, max).
+
+    A failed pair already carries zeros. `correct` is the number of correct MNN matches per
+    pair (metrics.PairScores.mnn_correct); `correct_seq_min`/`_max` are the lowest and highest
+    per-sequence means, the spread a reader sees between scenes.
+    """
     if not records:
         return {}
     s = [r.scores for r in records]
-    out = {
-        'pairs': len(records),
-        'rep': 100 * float(np.mean([x.repeatability for x in s])),
-        'ms': 100 * float(np.mean([x.matching_score for x in s])),
-        'mnn_ms': 100 * float(np.mean([x.mnn_matching_score for x in s])),
-        'mnn_prec': 100 * float(np.mean([x.mnn_precision for x in s])),
-    }
+    out: dict[str, float] = {'pairs': len(records),
+                             'sequences': len({(r.dataset, r.sequence) for r in records})}
+    out.update(_stats('rep', [100 * x.repeatability for x in s]))
+    out.update(_stats('ms', [100 * x.matching_score for x in s]))
+    out.update(_stats('correct', [x.mnn_correct for x in s]))
+    per_seq = [float(np.mean([r.scores.mnn_correct for r in rs]))
+               for rs in group(records, lambda r: (r.dataset, r.sequence)).values()]
+    out['correct_seq_min'], out['correct_seq_max'] = min(per_seq), max(per_seq)
+    out['mnn_matches'] = float(np.mean([x.mnn_matches for x in s]))
+    out['mnn_ms'] = 100 * float(np.mean([x.mnn_matching_score for x in s]))
+    out['mnn_prec'] = 100 * float(np.mean([x.mnn_precision for x in s]))
     for t in CORNER_THRESHOLDS:
         out[f'h_acc_{t:g}px'] = 100 * float(np.mean([x.homography_error <= t for x in s]))
     out['keypoints'] = float(np.mean([(x.detected1 + x.detected2) / 2 for x in s]))
@@ -62,31 +82,79 @@ def _fmt(value: float) -> str:
     return f'{value:.1f}'
 
 
+def methods_json(evaluation: Evaluation) -> list[dict[str, Any]]:
+    return [{'name': m.name, 'weights': m.weights, 'available': m.available, 'note': m.note}
+            for m in evaluation.methods]
+
+
+def scoreboard_data(evaluation: Evaluation) -> dict[str, Any]:
+    """
+    Collect what the scoreboard renders.
+
+    Summaries per group of change ({group: {sequences, methods: {method: summary}}}), per
+    extra scope across groups ('scopes', e.g. every HPatches pair), per dataset ('summary') and
+    over every pair ('overall'), plus the targets checked on them.
+    """
+    groups = {}
+    for name, recs in group(evaluation.records, lambda r: r.group).items():
+        groups[name] = {'sequences': sorted({r.sequence for r in recs}),
+                        'methods': {m: summarise(rs)
+                                    for m, rs in group(recs, lambda r: r.method).items()}}
+    real = [r for r in evaluation.records if r.group in (*CHANGE_GROUPS, OTHER)]
+    scopes: dict[str, dict[str, dict[str, float]]] = {}
+    for name in SCOPE_RULES:
+        recs = [r for r in real if name in scopes_of(r.sequence)]
+        if recs:
+            scopes[name] = {m: summarise(rs)
+                            for m, rs in group(recs, lambda r: r.method).items()}
+    data: dict[str, Any] = {
+        'methods': methods_json(evaluation), 'groups': groups, 'scopes': scopes,
+        'summary': summary_table(evaluation),  # per dataset
+        'overall': {m: summarise(rs) for m, rs in group(evaluation.records,
+                                                         lambda r: r.method).items()}}
+    data['targets'] = check_targets(data)
+    return data
+
+
+def has_change_groups(evaluation: Evaluation) -> bool:
+    return any(r.group in (*CHANGE_GROUPS, OTHER) for r in evaluation.records)
+
+
 def markdown(evaluation: Evaluation) -> str:
-    """One table per dataset: every method, including the ones that could not run and why."""
+    """
+    Render results.md.
+
+    The scoreboard by kind of change (when the run has real sequences), then one table per
+    dataset: every method, including the ones that could not run and why.
+    """
     lines: list[str] = []
+    if has_change_groups(evaluation):
+        lines += ['## Scoreboard by kind of change', '',
+                  scoreboard_markdown(scoreboard_data(evaluation), with_run_line=False),
+                  '## Per dataset', '']
     tables = summary_table(evaluation)
     accs = '/'.join(f'{t:g}' for t in CORNER_THRESHOLDS)
     for dataset, param in evaluation.datasets.items():
         rows = tables.get(dataset, {})
         n_pairs = max((v['pairs'] for v in rows.values()), default=0)
         lines += [f'### {dataset} ({n_pairs} pair{"" if n_pairs == 1 else "s"})', '',
-                  '| method | weights | rep % | MS % | MNN-MS % | MNN prec % '
+                  '| method | weights | correct/pair | rep % | MS % | MNN-MS % | MNN prec % '
                   f'| H acc ≤{accs} px % | kp/img | ms/img |',
-                  '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+                  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|']
         skipped = [m for m in evaluation.methods if not m.available]
         for status in evaluation.methods:
             if not status.available:
-                lines.append(f'| {status.name} | not run (see below) | | | | | | | |')
+                lines.append(f'| {status.name} | not run (see below) | | | | | | | | |')
                 continue
             s = rows.get(status.name)
             if not s:
                 continue
             acc = '/'.join(f'{s[f"h_acc_{t:g}px"]:.0f}' for t in CORNER_THRESHOLDS)
             failed = f' ({s["failed"]} failed)' if s['failed'] else ''
-            lines.append(f'| {status.name}{failed} | {status.weights} | {_fmt(s["rep"])} | '
-                         f'{_fmt(s["ms"])} | {_fmt(s["mnn_ms"])} | {_fmt(s["mnn_prec"])} | {acc} '
-                         f'| {s["keypoints"]:.0f} | {s["ms_per_image"]:.0f} |')
+            lines.append(f'| {status.name}{failed} | {status.weights} | {s["correct"]:.0f} | '
+                         f'{_fmt(s["rep"])} | {_fmt(s["ms"])} | {_fmt(s["mnn_ms"])} | '
+                         f'{_fmt(s["mnn_prec"])} | {acc} | {s["keypoints"]:.0f} | '
+                         f'{s["ms_per_image"]:.0f} |')
         if skipped:
             lines += ['', 'Not run:', *(f'- {m.name}: {m.note}' for m in skipped)]
         if param:
@@ -123,9 +191,7 @@ def _jsonable(value: Any) -> Any:
 def to_json(evaluation: Evaluation, settings: dict[str, Any]) -> dict[str, Any]:
     return _jsonable({
         'settings': settings,
-        'methods': [{'name': m.name, 'weights': m.weights, 'available': m.available,
-                     'note': m.note} for m in evaluation.methods],
-        'summary': summary_table(evaluation),
+        **scoreboard_data(evaluation),
         'per_sequence': {d: breakdown(evaluation, d, lambda r: r.sequence)
                          for d in evaluation.datasets},
         'per_sweep_value': {d: breakdown(evaluation, d, lambda r: r.param)

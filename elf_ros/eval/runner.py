@@ -16,6 +16,7 @@ import numpy as np
 
 from elf_ros.eval.datasets import Dataset, Pair
 from elf_ros.eval.features import Features
+from elf_ros.eval.groups import group_of
 from elf_ros.eval.methods import build_method, Method, MethodUnavailableError
 from elf_ros.eval.metrics import evaluate_pair, PairScores, PIXEL_THRESHOLD
 
@@ -42,6 +43,7 @@ class PairRecord:
     scores: PairScores
     seconds_per_image: float
     error: str = ''
+    group: str = ''  # kind of change (groups.group_of) or the dataset's name
 
 
 @dataclass
@@ -134,9 +136,10 @@ def evaluate(datasets: list[Dataset], methods: list[MethodStatus],
                     cache[status.name] = (pair.key1, f1)
                 scores = evaluate_pair(f1, f2, pair.homography, pair.size1, pair.size2,
                                        pixel_threshold)
+                group = group_of(pair.sequence) if dataset.by_change else dataset.name
                 result.records.append(PairRecord(dataset.name, pair.sequence, pair.name,
                                                  pair.param, status.name, scores, seconds,
-                                                 error))
+                                                 error, group))
                 if example.pair is pair:
                     example.features[status.name] = (f1, f2)
     return result

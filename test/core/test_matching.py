@@ -64,7 +64,7 @@ def test_batch_of_uneven_sets_equals_pairs_one_by_one():
     pairs = [(normalised(rng, n), normalised(rng, m)) for n, m in ((5, 9), (17, 3), (12, 12))]
     pairs.append((normalised(rng, 0), normalised(rng, 4)))
     batch = match_batch(pairs, ratio=0.95)
-    for (a, b), got in zip(pairs, batch):
+    for (a, b), got in zip(pairs, batch, strict=True):
         one = match_descriptors(a, b, ratio=0.95)
         assert np.array_equal(got.pairs, one.pairs)
         np.testing.assert_allclose(got.distances, one.distances, atol=1e-5)

@@ -7,9 +7,11 @@ from elf_ros.eval.features import Features
 from elf_ros.eval.methods import (
     build_method,
     describe_keypoints,
+    expand_methods,
     MethodUnavailableError,
     opencv_factory,
     OPENCV_METHODS,
+    weights_for,
 )
 from elf_ros.eval.metrics import evaluate_pair
 
@@ -85,3 +87,21 @@ def test_describe_keypoints_keeps_rows_aligned(photo):
     np.testing.assert_array_equal(out.keypoints, pts[1:])
     np.testing.assert_allclose(out.scores, [0.8, 0.7])
     assert len(describe_keypoints(photo, Features.empty(), 'sift')) == 0
+
+
+def test_method_patterns_expand_in_order_without_hybrids():
+    names = ['sift', 'orb', 'elf-vgg16', 'elf-vgg16+sift', 'elf-random', 'elf-random+orb']
+    assert expand_methods(['sift', 'elf-*', ' ', 'orb', 'sift'], names) == [
+        'sift', 'elf-vgg16', 'elf-random', 'orb']
+    assert expand_methods(['elf-*+sift'], names) == ['elf-vgg16+sift']
+    assert expand_methods(['elf-nosuch*'], names) == ['elf-nosuch*']  # reported as not run
+    assert 'elf-efficientnet_lite0' in expand_methods(['elf-*'])
+
+
+def test_weights_by_preset_then_backbone_never_for_the_random_control():
+    files = {'vgg16': '/w/vgg16.pth', 'alexnet': '/w/a.pth'}
+    assert weights_for('vgg16', files) == '/w/vgg16.pth'
+    assert weights_for('random', files) is None  # random VGG16 stays random
+    assert weights_for('random', {'random': '/w/r.pth'}) == '/w/r.pth'  # unless named
+    assert weights_for('efficientnet_lite0', files) is None
+    assert weights_for('no_such_preset', files) is None

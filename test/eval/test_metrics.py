@@ -30,9 +30,21 @@ def test_greedy_matching_is_one_to_one_and_cheapest_first():
     assert greedy_match(np.zeros((0, 3))).shape == (0, 2)
 
 
-def test_mutual_nearest():
-    cost = np.array([[0.1, 0.5], [0.2, 0.9], [0.8, 0.3]])
-    assert mutual_nearest(cost).tolist() == [[0, 0], [2, 1]]
+def test_mutual_nearest_uses_the_core_matcher_on_floats_and_bits():
+    # Float descriptors on a line: L2 nearest neighbours 0<->0 and 2<->1; row 1 loses to row 0.
+    f1 = Features([[0, 0], [1, 1], [2, 2]], np.array([[0.1], [0.2], [0.8]], np.float32))
+    f2 = Features([[0, 0], [1, 1]], np.array([[0.0], [0.7]], np.float32))
+    assert mutual_nearest(f1, f2).tolist() == [[0, 0], [2, 1]]
+    # Packed bits compared by Hamming distance: a brute-force reference with OpenCV's norm.
+    rng = np.random.default_rng(3)
+    b1 = rng.integers(0, 256, (6, 32), dtype=np.uint8)
+    b2 = np.vstack([b1[[4, 0, 2]] ^ np.uint8(1), rng.integers(0, 256, (3, 32), dtype=np.uint8)])
+    ham = np.array([[cv2.norm(x, y, cv2.NORM_HAMMING) for y in b2] for x in b1])
+    expected = [[i, int(ham[i].argmin())] for i in range(6)
+                if int(ham[:, ham[i].argmin()].argmin()) == i]
+    pts = np.zeros((6, 2))
+    assert mutual_nearest(Features(pts, b1), Features(pts, b2)).tolist() == expected
+    assert len(expected) >= 3
 
 
 def test_hamming_distance_matches_opencv():
@@ -56,7 +68,7 @@ def test_repeatability_and_matching_score_by_hand():
     assert s.geometric_matches == 2
     assert s.repeatability == pytest.approx(2 / 3)
     # Descriptor greedy matching: (0,0) and (1,2) and (2,1) at cost 0; only (0,0) is geometric.
-    assert s.correct_matches == 1
+    assert s.ms_matches == 1
     assert s.matching_score == pytest.approx(1 / 3)
     assert s.mnn_matching_score == pytest.approx(1 / 3)
     assert s.mnn_precision == pytest.approx(1 / 3)
@@ -101,3 +113,33 @@ def test_keypoints_outside_the_other_image_do_not_count():
     f = Features([[10, 10], [20, 20]], onehot([0, 1]))
     s = evaluate_pair(f, f, far, SIZE, SIZE)
     assert (s.common1, s.common2, s.repeatability) == (0, 0, 0.0)
+
+
+def test_correct_matches_are_mnn_matches_within_the_threshold():
+    # Five image-1 points far apart; image 2 has each one's true position (H: +5 px in x) moved
+    # by 0, 3, 5 (inclusive: correct), 5.5 and 40 px (wrong), plus a point no descriptor likes.
+    kp1 = np.array([[50, 50], [200, 60], [350, 300], [100, 400], [500, 200]], float)
+    offsets = np.array([[0, 0], [3, 0], [3, 4], [5.5, 0], [0, 40]], float)
+    kp2 = np.vstack([kp1 + [5, 0] + offsets, [[600, 450]]])
+    f1 = Features(kp1, onehot([0, 1, 2, 3, 4]))
+    d2 = np.vstack([onehot([0, 1, 2, 3, 4]), np.full((1, 8), 0.35, np.float32)])
+    s = evaluate_pair(f1, Features(kp2, d2), SHIFT, SIZE, SIZE)
+    assert (s.mnn_matches, s.mnn_correct) == (5, 3)
+    assert s.mnn_precision == pytest.approx(3 / 5)
+    assert s.mnn_matching_score == pytest.approx(3 / 5)  # / min(N1, N2) = / 5
+
+
+def test_correct_matches_do_not_reward_keeping_few_points():
+    # 3 perfect keypoints give rep = MS = 1; 60 keypoints of which 40 match give rep 2/3 but
+    # 40 correct matches: the count is what a user feels.
+    rng = np.random.default_rng(5)
+    grid = np.stack(np.meshgrid(np.arange(20, 600, 60), np.arange(20, 440, 70)), -1).reshape(-1, 2)
+    kp1 = grid[:60].astype(float)
+    kp2 = kp1 + [5, 0]
+    kp2[40:] += rng.uniform(20, 25, (20, 2))  # the last 20 land 20+ px from their partner
+    desc = rng.normal(size=(60, 16)).astype(np.float32)
+    few = evaluate_pair(Features(kp1[:3], desc[:3]), Features(kp2[:3], desc[:3]), SHIFT, SIZE,
+                        SIZE)
+    many = evaluate_pair(Features(kp1, desc), Features(kp2, desc), SHIFT, SIZE, SIZE)
+    assert few.repeatability == few.matching_score == 1.0 and few.mnn_correct == 3
+    assert many.repeatability < 0.7 and many.mnn_correct == 40

@@ -1,0 +1,154 @@
+"""
+Benchmark: `elf-bag process` against the detector alone on the same frames (CPU or GPU).
+
+`python -m elf_ros.bag.benchmark [--frames DIR] [--preset P] [--batch N] [--threads 1]`
+packs the frames (default: the KITTI sequence in ../shared/data/kitti_seq1/image_l, mono8) into
+a bag, then times, interleaved and repeated, (a) the detector alone on the decoded frames in
+batches of N and (b) the whole `process_bag` run (read, convert, detect, build and serialise
+messages, write, rename) with the same detector object. Overhead = (b - a) / a. OpenCV SIFT on
+the same frames is timed in the same run, so numbers from a loaded machine can be compared by
+ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+import cv2
+import torch
+
+from elf_ros.bag.pack import pack_folder, read_folder
+from elf_ros.bag.process import process_bag, ProcessOptions
+from elf_ros.core import ElfDetector, load_preset, WeightsError
+
+DEFAULT_FRAMES = Path(__file__).resolve().parents[3] / 'shared/data/kitti_seq1/image_l'
+
+
+def time_detector(detector: ElfDetector, frames: list, batch: int) -> float:
+    """Wall seconds of detect() over all frames in batches (CUDA synchronised by detect)."""
+    t0 = time.perf_counter()
+    for i in range(0, len(frames), batch):
+        detector.detect(frames[i:i + batch])
+    return time.perf_counter() - t0
+
+
+def time_sift(frames: list) -> float:
+    sift = cv2.SIFT_create(nfeatures=500)
+    t0 = time.perf_counter()
+    for f in frames:
+        sift.detectAndCompute(f, None)
+    return time.perf_counter() - t0
+
+
+def run(args: argparse.Namespace) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+    overrides = {'device': args.device} if args.device else {}
+    try:
+        config = load_preset(args.preset, **overrides)
+        detector = ElfDetector(config)
+        weights = config.weights
+    except WeightsError:  # same architecture and cost, seeded random weights
+        config = load_preset(args.preset, weights='random', **overrides)
+        detector = ElfDetector(config)
+        weights = 'random (ImageNet weights not available here)'
+    frames = [img for _, img in read_folder(args.frames, gray=True)]
+    if args.limit:
+        frames = frames[:args.limit]
+    work = Path(tempfile.mkdtemp(prefix='elf_bag_bench_'))
+    try:
+        src = work / 'input'
+        pack_folder(args.frames, src, '/kitti/image_l', 'mono8', 10.0, args.storage,
+                    limit=args.limit)
+        options = ProcessOptions(batch=args.batch, storage=args.storage, overwrite=True,
+                                 outputs=tuple(args.outputs), progress=False)
+        time_detector(detector, frames[:args.batch], args.batch)  # warm-up (and CUDA graphs)
+        det_s, bag_s, bag_det_s, sift_s = [], [], [], []
+        summary = None
+        for _ in range(args.repeats):
+            det_s.append(time_detector(detector, frames, args.batch))
+            t0 = time.perf_counter()
+            summary = process_bag(src, work / 'output', detector, options)
+            bag_s.append(time.perf_counter() - t0)
+            bag_det_s.append(summary.detector_seconds)
+            sift_s.append(time_sift(frames))
+        size = sum(p.stat().st_size for p in (work / 'output').iterdir())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    n = len(frames)
+    det, bag, sift = (statistics.median(x) for x in (det_s, bag_s, sift_s))
+    return {
+        'frames': n, 'size': f'{frames[0].shape[1]}x{frames[0].shape[0]}',
+        'preset': args.preset, 'weights': weights, 'batch': args.batch,
+        'device': str(detector.device), 'threads': torch.get_num_threads(),
+        'storage': args.storage, 'outputs': args.outputs, 'repeats': args.repeats,
+        'detector_s': det, 'bag_s': bag, 'bag_detector_s': statistics.median(bag_det_s),
+        'sift_s': sift, 'detector_fps': n / det, 'bag_fps': n / bag, 'sift_fps': n / sift,
+        'overhead_pct': 100 * (bag - det) / det,
+        # Paired per repeat (robust to slow drifts of the machine's load):
+        'overhead_paired_pct': 100 * statistics.median(
+            b / d - 1 for b, d in zip(bag_s, det_s, strict=True)),
+        # Inside one bag run: time not spent in detect() (reading, converting, messages, writing
+        # that the reader thread did not hide), against that run's own detector time.
+        'bag_work_pct': 100 * statistics.median(
+            (b - d) / d for b, d in zip(bag_s, bag_det_s, strict=True)),
+        'keypoints_per_frame': summary.to_dict()['keypoints_per_frame_mean'],
+        'output_mb': size / 1e6, 'torch': torch.__version__,
+        'all_detector_s': det_s, 'all_bag_s': bag_s}
+
+
+def table(r: dict) -> str:
+    lines = [
+        f"{r['frames']} frames {r['size']} (mono8 bag, {r['storage']}), preset {r['preset']} "
+        f"({r['weights']}), batch {r['batch']}, {r['device']}, {r['threads']} threads, median "
+        f"of {r['repeats']}; {r['keypoints_per_frame']:.0f} keypoints/frame, output "
+        f"{r['output_mb']:.1f} MB",
+        '',
+        '| run | seconds | frames/s | vs detector alone |',
+        '|---|---:|---:|---:|',
+        f"| detector alone (`detect`, batches of {r['batch']}) | {r['detector_s']:.2f} | "
+        f"{r['detector_fps']:.2f} | 1.00x |",
+        f"| `elf-bag process` (read, detect, write {'+'.join(r['outputs'])}) | "
+        f"{r['bag_s']:.2f} | {r['bag_fps']:.2f} | {r['bag_s'] / r['detector_s']:.3f}x |",
+        f"| OpenCV SIFT (peer, same frames) | {r['sift_s']:.2f} | {r['sift_fps']:.2f} | "
+        f"{r['sift_s'] / r['detector_s']:.3f}x |",
+        '',
+        f"bag overhead vs detector alone: {r['overhead_pct']:+.1f} % (medians), "
+        f"{r['overhead_paired_pct']:+.1f} % (paired per repeat); time outside detect() within "
+        f"the bag run: {r['bag_work_pct']:.1f} % of its detector time"]
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument('--frames', type=Path, default=DEFAULT_FRAMES, help='folder of frames')
+    p.add_argument('--preset', default='efficientnet_lite0')
+    p.add_argument('--batch', type=int, default=4)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--threads', type=int, default=1, help='torch/OpenCV threads (0 = keep)')
+    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--limit', type=int, default=0, help='use only the first N frames')
+    p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    p.add_argument('--outputs', nargs='+', default=['features'],
+                   choices=('features', 'keypoints', 'descriptors'))
+    p.add_argument('--json', type=Path, help='write the numbers as JSON')
+    args = p.parse_args(argv)
+    if not args.frames.is_dir():
+        print(f'error: no frames folder {args.frames}', file=sys.stderr)
+        return 2
+    result = run(args)
+    print(table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
