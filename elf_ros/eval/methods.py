@@ -256,4 +256,3 @@ def build_method(spec: str, max_keypoints: int = 500, device: str = 'auto',
                                      f'choose from {choices}')
     return ElfMethod(preset, max_keypoints, device, weights_for(preset, weights or {}),
                      descriptor or None, elf_overrides)
-
