@@ -17,7 +17,7 @@ from elf_ros.core import load_preset, PRESETS
 from elf_ros.core.config import DetectorConfig, FIELD_SPECS, FieldSpec, RUNTIME_FIELDS
 
 DETECTOR_FIELDS = tuple(FIELD_SPECS)
-DEFAULT_PRESET = 'vgg16'  # the paper's ELF-VGG
+DEFAULT_PRESET = 'vgg16'  # ELF-VGG (pool2/conv3_1, no threshold, sub-pixel; docs/core.md)
 _ROS_TYPES = {
     'bool': ParameterType.PARAMETER_BOOL,
     'int': ParameterType.PARAMETER_INTEGER,
