@@ -1,5 +1,5 @@
 # Entry points; each one sets up what it needs first (scripts/setup_env.sh is idempotent).
-.PHONY: setup test demo lint bench eval scoreboard bag bag-bench clean
+.PHONY: setup test demo lint bench eval scoreboard bag bag-bench motion clean
 RUN = bash -c 'source scripts/ros_env.sh && "$$@"' _
 
 setup:
@@ -35,6 +35,13 @@ SCOREBOARD_ARGS = --dataset oxford:../shared/data --dataset hpatches:../shared/d
 
 scoreboard: setup
 	$(RUN) python -m elf_ros.eval $(SCOREBOARD_ARGS) $(ARGS)
+
+# Relative pose on sequences with ground truth (docs/motion.md); ARGS replaces these options.
+MOTION_ARGS ?= --sequence ../shared/data/kitti_seq1 --sequence ../shared/data/tum_fr2_desk_seq \
+	--weights vgg19=../shared/weights/vgg19_normalised_conv3_1/vgg_normalised_conv3_1.pth \
+	--out docs/results/motion
+motion: setup
+	$(RUN) python -m elf_ros.eval.motion $(if $(ARGS),$(ARGS),$(MOTION_ARGS))
 
 lint: setup
 	$(RUN) ruff check .

@@ -6,6 +6,7 @@ Start elf_node (and optionally rviz2) with a params file.
       params_file:=$(ros2 pkg prefix elf_ros)/share/elf_ros/config/efficientnet_lite0.yaml
   ros2 launch elf_ros elf.launch.py image_topics:='[left/image, right/image]' namespace:=stereo
   ros2 launch elf_ros elf.launch.py device:=cuda log_level:=debug rviz:=true
+  ros2 launch elf_ros elf.launch.py matcher:=true camera_info_topic:=camera_info rviz:=true
 
 Launch arguments given here override the params file; empty ones leave it alone.
 The camera driver gains from the same Fast DDS profile (fastdds_profile) when it runs in its
@@ -20,6 +21,8 @@ from launch.launch_description import LaunchDescription
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 import yaml
+
+from elf_ros.ros.topics import camera_topics
 
 
 def _node(context, *args, **kwargs):
@@ -45,6 +48,28 @@ def _node(context, *args, **kwargs):
     )]
 
 
+def _matcher(context, *args, **kwargs):
+    """elf_matcher on the first camera: its features, image and (optional) camera_info."""
+    def arg(name):
+        return LaunchConfiguration(name).perform(context).strip()
+
+    if arg('matcher').lower() not in ('true', '1', 'yes'):
+        return []
+    topics = yaml.safe_load(arg('image_topics')) if arg('image_topics') else 'image'
+    image = topics if isinstance(topics, str) else list(topics)[0]
+    features = camera_topics([image])[0].features
+    prefix = features[:-len('features')]  # the matcher's outputs sit beside the camera's
+    return [Node(
+        package='elf_ros', executable='elf_matcher', name='elf_matcher',
+        namespace=arg('namespace'),
+        parameters=[{'features_topic': features, 'image_topic': image,
+                     'camera_info_topic': arg('camera_info_topic')}],
+        remappings=[('matches', prefix + 'matches'), ('motion', prefix + 'motion')],
+        arguments=['--ros-args', '--log-level', arg('log_level')],
+        output='screen', emulate_tty=True,
+    )]
+
+
 def generate_launch_description():
     share = get_package_share_directory('elf_ros')
     return LaunchDescription([
@@ -65,6 +90,12 @@ def generate_launch_description():
                               description='debug | info | warn | error | fatal'),
         DeclareLaunchArgument('rviz', default_value='false',
                               description='Also start rviz2 with config/elf.rviz'),
+        DeclareLaunchArgument('matcher', default_value='false',
+                              description='Also start elf_matcher on the first camera '
+                                          '(frame-to-frame matches image, motion)'),
+        DeclareLaunchArgument('camera_info_topic', default_value='',
+                              description="elf_matcher's CameraInfo topic for the motion "
+                                          "estimate; empty: no motion"),
         DeclareLaunchArgument(
             'fastdds_profile',
             default_value=EnvironmentVariable(
@@ -76,6 +107,7 @@ def generate_launch_description():
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
                                LaunchConfiguration('fastdds_profile')),
         OpaqueFunction(function=_node),
+        OpaqueFunction(function=_matcher),
         Node(package='rviz2', executable='rviz2', name='rviz2',
              arguments=['-d', os.path.join(share, 'config', 'elf.rviz')],
              condition=IfCondition(LaunchConfiguration('rviz'))),

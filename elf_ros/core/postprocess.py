@@ -34,7 +34,12 @@ def gaussian_kernel1d(size: int, sigma: float, device: torch.device | str = 'cpu
 
 
 def gaussian_blur(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Separable blur of (B, H, W) with OpenCV's default border (reflect-101)."""
+    """
+    Separable blur of (B, H, W) with OpenCV's default border (reflect-101).
+
+    On the GPU two 1-D convolutions; on the CPU a sum of shifted slices, about 10x faster
+    there than a single-channel convolution (equal to it within float rounding).
+    """
     k = kernel.numel()
     if k == 1:
         return img
@@ -44,9 +49,21 @@ def gaussian_blur(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (pad, pad, pad, pad), mode='replicate')
     else:
         x = F.pad(x, (pad, pad, pad, pad), mode='reflect')
+    if not x.is_cuda:
+        return _shifted_sum(_shifted_sum(x.squeeze(1), kernel, -1), kernel, -2)
     x = F.conv2d(x, kernel.view(1, 1, 1, k))
     x = F.conv2d(x, kernel.view(1, 1, k, 1))
     return x.squeeze(1)
+
+
+def _shifted_sum(x: torch.Tensor, kernel: torch.Tensor, dim: int) -> torch.Tensor:
+    """Correlate x with a (host) kernel along ``dim`` (valid part only), as weighted slices."""
+    weights = kernel.tolist()
+    n = x.shape[dim] - len(weights) + 1
+    out = x.narrow(dim, 0, n) * weights[0]
+    for i, wgt in enumerate(weights[1:], start=1):
+        out += x.narrow(dim, i, n) * wgt
+    return out
 
 
 def blur_uint8(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -237,37 +254,32 @@ def sample_descriptors(feat: torch.Tensor, xy: torch.Tensor, width: int, height:
     return F.normalize(d, p=2, dim=-1)
 
 
-def parabola_peaks(fine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def parabola_offsets(fine: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
     """
-    Sub-pixel peak of every pixel of a float map (B, H, W): a separable 1-D parabola fit.
+    Sub-pixel offsets (B, K, 2) of integer points xy (B, K, 2) on a float map (B, H, W).
 
-    Along each axis, the parabola through the pixel and its two neighbours (edge pixels repeat
-    themselves) has its vertex at d = (f[-1] - f[+1]) / (2 (f[-1] - 2 f[0] + f[+1])); d is
-    clamped to +-0.5 px and is 0 where the curvature is not negative (no maximum along that
-    axis). Returns (dx, dy, peak): the offsets and f[0] plus both parabolas' gains at them
-    (>= f[0]). Elementwise, so it stays on the device and inside a CUDA graph.
+    Along each axis, the parabola through the point and its two neighbours (an edge pixel
+    stands in for its missing neighbour) has its vertex at d = (f[-1] - f[+1]) /
+    (2 (f[-1] - 2 f[0] + f[+1])); d is clamped to +-0.5 px and is 0 where the curvature is not
+    negative (no maximum along that axis). Five gathers per point: no full-map work, no sync.
     """
-    p = F.pad(fine.unsqueeze(1), (1, 1, 1, 1), mode='replicate').squeeze(1)
-    centre = p[:, 1:-1, 1:-1]
+    b, h, w = fine.shape
+    flat = fine.reshape(b, -1)
+    x, y = xy[..., 0].long(), xy[..., 1].long()
 
-    def axis(before: torch.Tensor, after: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def at(xx: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
+        return torch.gather(flat, 1, yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1))
+
+    centre = at(x, y)
+
+    def vertex(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
         curv = before - 2 * centre + after
-        slope = after - before
         peaked = curv < 0
-        d = torch.where(peaked, -slope / torch.where(peaked, 2 * curv, torch.ones_like(curv)),
-                        torch.zeros_like(curv)).clamp(-0.5, 0.5)
-        return d, d * slope / 2 + d * d * curv / 2
+        d = (before - after) / torch.where(peaked, 2 * curv, torch.ones_like(curv))
+        return torch.where(peaked, d, torch.zeros_like(d)).clamp(-0.5, 0.5)
 
-    dx, gx = axis(p[:, 1:-1, :-2], p[:, 1:-1, 2:])
-    dy, gy = axis(p[:, :-2, 1:-1], p[:, 2:, 1:-1])
-    return dx, dy, centre + gx + gy
-
-
-def gather_map(maps: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
-    """Values of (B, H, W) maps at integer pixel positions xy (B, K, 2) -> (B, K)."""
-    b, _h, w = maps.shape
-    idx = (xy[..., 1] * w + xy[..., 0]).long()
-    return torch.gather(maps.reshape(b, -1), 1, idx)
+    return torch.stack((vertex(at(x - 1, y), at(x + 1, y)), vertex(at(x, y - 1), at(x, y + 1))),
+                       dim=-1)
 
 
 def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_noise: torch.Tensor,
@@ -282,8 +294,8 @@ def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_nois
     As in the paper: quantise to 0..255, blur, Kapur's threshold (scaled by
     ``threshold_scale``; 1 = the paper, 0 = none), noise blur clamped below at the threshold,
     NMS of the points strictly above it, border, top-k. With ``subpixel`` the kept maxima
-    (still chosen on the quantised map) are ranked, scored and moved by a parabola fit of the
-    float saliency under the same noise blur, without quantisation.
+    (still chosen on the quantised map) are ranked and scored by the float saliency under the
+    same noise blur, without quantisation, and moved by a parabola fit of it.
 
     Returns (xy (B, K, 2) network pixels, score (B, K) in [0, 1], count (B,), threshold (B,)
     in [0, 1], NMS-unfinished flag). No host sync unless ``nms_rounds_max`` is None.
@@ -297,10 +309,10 @@ def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_nois
     if not subpixel:
         xy, score, count = select_topk(den, kept, border, max_keypoints, nms_radius)
         return xy, score / 255.0, count, thr / 255.0, unfinished
-    dx, dy, peak = parabola_peaks(gaussian_blur(sal * 255.0, k_noise))
-    xy, score, count = select_topk(peak, kept, border, max_keypoints, nms_radius,
+    fine = gaussian_blur(sal * 255.0, k_noise)
+    xy, score, count = select_topk(fine, kept, border, max_keypoints, nms_radius,
                                    exact_ties=False)
-    offset = torch.stack((gather_map(dx, xy), gather_map(dy, xy)), dim=-1)
+    offset = parabola_offsets(fine, xy)
     return xy + offset, (score / 255.0).clamp(0, 1), count, thr / 255.0, unfinished
 
 

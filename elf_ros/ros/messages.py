@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 from sensor_msgs.msg import Image
 
-from elf_ros.msg import DescriptorArray, Keypoint, KeypointArray
+from elf_ros.core import descriptor_codec
+from elf_ros.msg import DescriptorArray, Features, Keypoint, KeypointArray
 from elf_ros.ros.image_conversion import fill_image_msg
 
 
@@ -44,6 +45,64 @@ def descriptor_array(header, descriptors: np.ndarray, backbone: str,
     data.frombytes(desc.tobytes())
     msg.data = data
     return msg
+
+
+def _float_array(values: np.ndarray) -> array.array:
+    data = array.array('f')
+    data.frombytes(np.ascontiguousarray(values, dtype='<f4').tobytes())
+    return data
+
+
+def features(header, width: int, height: int, keypoints: np.ndarray, scores: np.ndarray,
+             descriptors: np.ndarray, backbone: str, layer: str,
+             descriptor_format: str = 'float32') -> Features:
+    """
+    One Features message: flat keypoints/scores and a descriptor payload in the given format.
+
+    Every numeric field is filled from bytes (array.array / bytes), never element by element.
+    """
+    desc = np.ascontiguousarray(descriptors, dtype=np.float32)
+    fmt = descriptor_codec.check_format(descriptor_format)
+    msg = Features()
+    msg.header = header
+    msg.image_width = int(width)
+    msg.image_height = int(height)
+    msg.keypoints = _float_array(keypoints)
+    msg.scores = _float_array(scores)
+    msg.backbone = backbone
+    msg.layer = layer
+    msg.descriptor_length = int(desc.shape[1]) if desc.ndim == 2 else 0
+    msg.descriptor_format = descriptor_codec.FORMAT_CODES[fmt]
+    payload, scale = descriptor_codec.encode(desc, fmt)
+    if fmt == 'float32':
+        data = array.array('f')
+        data.frombytes(payload)
+        msg.descriptors = data
+    else:
+        data = array.array('B')
+        data.frombytes(payload)
+        msg.descriptor_bytes = data
+        msg.descriptor_scale = float(scale)
+    return msg
+
+
+def features_from_msg(msg: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    (N, 2) keypoints, (N,) scores and (N, D) float32 descriptors of a Features message.
+
+    float16 payloads are widened, uint8 codes dequantised: ``v = (q - 128) / descriptor_scale``.
+    """
+    keypoints = np.frombuffer(msg.keypoints, dtype=np.float32).reshape(-1, 2)
+    scores = np.frombuffer(msg.scores, dtype=np.float32)
+    rows, cols = len(scores), int(msg.descriptor_length)
+    names = {code: name for name, code in descriptor_codec.FORMAT_CODES.items()}
+    if msg.descriptor_format not in names:
+        raise ValueError(f'unknown descriptor_format {msg.descriptor_format}')
+    fmt = names[msg.descriptor_format]
+    payload = msg.descriptors if fmt == 'float32' else msg.descriptor_bytes
+    descriptors = descriptor_codec.decode(bytes(payload), fmt, rows, cols,
+                                          float(msg.descriptor_scale))
+    return keypoints.copy(), scores.copy(), descriptors
 
 
 def descriptors_from_msg(msg: DescriptorArray) -> np.ndarray:

@@ -29,8 +29,8 @@ import rclpy.subscription
 from sensor_msgs.msg import Image
 import torch
 
-from elf_ros.core import ConfigError, DetectorConfig, ElfDetector
-from elf_ros.msg import DescriptorArray, KeypointArray
+from elf_ros.core import ConfigError, descriptor_codec, DetectorConfig, ElfDetector
+from elf_ros.msg import DescriptorArray, Features, KeypointArray
 from elf_ros.ros import messages
 from elf_ros.ros.frame_slots import FrameSlots
 from elf_ros.ros.image_conversion import ImageConversionError, to_detector_image
@@ -84,6 +84,10 @@ NODE_PARAMETERS = (
                   'Saliency as a turbo colour map (rgb8) instead of mono8.', True),
     NodeParameter('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.',
                   constraints='> 0'),
+    NodeParameter('descriptor_format', 'float32',
+                  'Descriptor payload of the features topic: float32, float16 (half the size) '
+                  'or uint8 (a quarter; codes q, value = (q - 128) / descriptor_scale).',
+                  constraints="'float32', 'float16' or 'uint8'"),
     NodeParameter('cpu_threads', 0,
                   "Torch threads for detection on the CPU; 0 keeps torch's default (one per "
                   'core). On a CPU shared with the camera driver and DDS, 1 keeps latency steady.',
@@ -108,6 +112,7 @@ class Camera:
     descriptors: Any
     saliency: Any
     debug_image: Any
+    features: Any
     stats: CameraStats = field(default_factory=CameraStats)
     reasons_logged: set[str] = field(default_factory=set)
     last_reason: str = ''
@@ -172,7 +177,8 @@ class ElfNode(Node):
                 self.create_publisher(KeypointArray, topics.keypoints, out_qos),
                 self.create_publisher(DescriptorArray, topics.descriptors, out_qos),
                 self.create_publisher(Image, topics.saliency, out_qos),
-                self.create_publisher(Image, topics.debug_image, out_qos))
+                self.create_publisher(Image, topics.debug_image, out_qos),
+                self.create_publisher(Features, topics.features, out_qos))
         self._slots = FrameSlots(list(self._cameras))
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._worker = threading.Thread(target=self._work, name='elf_worker', daemon=True)
@@ -212,6 +218,11 @@ class ElfNode(Node):
                 raise StartupError(f'{name}: must be at least 1, got {self._param(name)}')
         if self._param('diagnostics_period') <= 0:
             raise StartupError('diagnostics_period: must be positive')
+        try:
+            self._descriptor_format = descriptor_codec.check_format(
+                self._param('descriptor_format'))
+        except ValueError as err:
+            raise StartupError(str(err)) from err
         if self._param('cpu_threads') < 0:
             raise StartupError(f"cpu_threads: must be 0 (torch's default) or more, "
                                f"got {self._param('cpu_threads')}")
@@ -351,6 +362,10 @@ class ElfNode(Node):
             header, width, height, result.keypoints, result.scores))
         camera.descriptors.publish(messages.descriptor_array(
             header, result.descriptors, backbone, layer))
+        if camera.features.get_subscription_count():
+            camera.features.publish(messages.features(
+                header, width, height, result.keypoints, result.scores, result.descriptors,
+                backbone, layer, self._descriptor_format))
         if result.saliency is not None and camera.saliency.get_subscription_count():
             if self._colour_saliency:
                 pixels, encoding = messages.colour_saliency(result.saliency), 'rgb8'

@@ -3,15 +3,16 @@ Topic names for each camera the node serves.
 
 Naming scheme (docs/node.md): a camera's outputs are siblings of its input topic, i.e. they
 live in the input topic's namespace. `image` -> `keypoints`, `descriptors`, `saliency`,
-`debug_image` (relative, so remapping `image` and pushing the node into a namespace work as
-usual); `/left/image_raw` -> `/left/keypoints`, ...; `right/image` -> `right/keypoints`, ...
+`debug_image`, `features` (relative, so remapping `image` and pushing the node into a
+namespace work as usual); `/left/image_raw` -> `/left/keypoints`, ...; `right/image` ->
+`right/keypoints`, ...
 Two inputs in one namespace would share outputs, so that is refused with the reason.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-OUTPUTS = ('keypoints', 'descriptors', 'saliency', 'debug_image')
+OUTPUTS = ('keypoints', 'descriptors', 'saliency', 'debug_image', 'features')
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class CameraTopics:
     descriptors: str
     saliency: str
     debug_image: str
+    features: str
 
 
 def camera_topics(image_topics: list[str]) -> list[CameraTopics]:

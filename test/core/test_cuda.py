@@ -119,7 +119,7 @@ def test_cuda_graph_with_threshold_scale_and_subpixel_matches_eager():
     graph = ElfDetector(small_config(**cfg))
     for img in imgs:
         a, b = eager.detect([img])[0], graph.detect([img])[0]
-        assert overlap(a.keypoints, b.keypoints, tol=0.1) > 0.9 and abs(len(a) - len(b)) <= 2
+        assert overlap(a.keypoints, b.keypoints, tol=0.25) > 0.9 and abs(len(a) - len(b)) <= 2
         assert np.mean(b.keypoints != np.round(b.keypoints)) > 0.5
     graph.update(threshold_scale=0.0)       # a runtime change re-captures with the new scale
     assert len(graph.detect([imgs[0]])[0]) >= len(eager.detect([imgs[0]])[0])

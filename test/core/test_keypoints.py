@@ -68,17 +68,13 @@ def test_lower_threshold_scale_keeps_more_and_zero_keeps_every_positive_maximum(
     assert counts[2] == int(ref.sum())
 
 
-def parabola_reference(fine: np.ndarray, x: int, y: int) -> tuple[float, float, float]:
-    """Vertex of the 1-D parabolas through (x-1, x, x+1) and (y-1, y, y+1), clamped; peak value."""
-    def fit(a: float, b: float, c: float) -> tuple[float, float]:
+def parabola_reference(fine: np.ndarray, x: int, y: int) -> tuple[float, float]:
+    """Vertex of the 1-D parabolas through (x-1, x, x+1) and (y-1, y, y+1), clamped to 0.5."""
+    def fit(a: float, b: float, c: float) -> float:
         curv = a - 2 * b + c
-        if curv >= 0:
-            return 0.0, 0.0
-        d = float(np.clip(0.5 * (a - c) / curv, -0.5, 0.5))
-        return d, 0.5 * d * (c - a) + 0.5 * d * d * curv
-    dx, gx = fit(fine[y, x - 1], fine[y, x], fine[y, x + 1])
-    dy, gy = fit(fine[y - 1, x], fine[y, x], fine[y + 1, x])
-    return dx, dy, fine[y, x] + gx + gy
+        return 0.0 if curv >= 0 else float(np.clip(0.5 * (a - c) / curv, -0.5, 0.5))
+    return (fit(fine[y, x - 1], fine[y, x], fine[y, x + 1]),
+            fit(fine[y - 1, x], fine[y, x], fine[y + 1, x]))
 
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
@@ -92,9 +88,9 @@ def test_subpixel_equals_a_numpy_parabola_fit_of_the_float_saliency(seed):
     moved = 0
     for (x, y), s in zip(xy, score, strict=True):
         cx, cy = cells[np.abs(cells - [x, y]).max(1).argmin()]   # maxima are > 3 px apart
-        dx, dy, peak = parabola_reference(fine, cx, cy)
+        dx, dy = parabola_reference(fine, cx, cy)
         np.testing.assert_allclose([x, y], [cx + dx, cy + dy], atol=1e-4)
-        assert s == pytest.approx(min(peak / 255, 1.0), abs=1e-5)
+        assert s == pytest.approx(fine[cy, cx] / 255, abs=1e-5)     # float, not 1/255 levels
         moved += abs(dx) > 0.01 or abs(dy) > 0.01
     assert len(xy) == len(xy0) > 20 and moved > len(xy) // 2
     assert np.all(np.diff(score) <= 0)

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ElementTree
 import elf_ros
 
 REPO = Path(__file__).resolve().parents[2]
-MESSAGES = ('Keypoint', 'KeypointArray', 'DescriptorArray')
+MESSAGES = ('Keypoint', 'KeypointArray', 'DescriptorArray', 'Features')
 
 
 def _package_xml() -> ElementTree.Element:

@@ -36,11 +36,11 @@ def test_efficientnet_yaml_selects_the_offline_preset(name):
     assert config.detection_layer == 'stem_conv'      # the comment says so
 
 
-def test_rviz_shows_debug_image_and_saliency_reliably():
+def test_rviz_shows_debug_image_saliency_and_matches_reliably():
     rviz = yaml.safe_load((REPO / 'config' / 'elf.rviz').read_text())
     displays = rviz['Visualization Manager']['Displays']
     topics = {d['Topic']['Value']: d for d in displays if d['Class'].endswith('/Image')}
-    assert set(topics) == {'/debug_image', '/saliency'}
+    assert set(topics) == {'/debug_image', '/saliency', '/matches'}
     assert all(d['Topic']['Reliability Policy'] == 'Reliable' for d in topics.values())
 
 
@@ -50,7 +50,7 @@ def test_launch_file_declares_the_documented_arguments():
                 if isinstance(node, ast.Call) and getattr(node.func, 'id', '') ==
                 'DeclareLaunchArgument'}
     assert declared == {'params_file', 'image_topics', 'namespace', 'device', 'log_level',
-                        'rviz', 'fastdds_profile'}
+                        'rviz', 'fastdds_profile', 'matcher', 'camera_info_topic'}
     assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
                for n in tree.body)
 

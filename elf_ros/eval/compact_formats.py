@@ -1,0 +1,85 @@
+"""
+What compact descriptor payloads (Features.msg float16 / uint8) cost in matching quality.
+
+    python -m elf_ros.eval.compact_formats --dataset ../shared/data/oxford_graf
+
+No ROS needed. Every ELF method runs once per image; its descriptors are then round-tripped
+through each payload format exactly as a Features subscriber decodes them, and the Oxford pairs
+are scored by the paper's protocol (elf_ros.eval.metrics.evaluate_pair): matching score,
+correct matches, MNN-MS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import sys
+
+import numpy as np
+
+from elf_ros.core.descriptor_codec import FORMATS, round_trip
+from elf_ros.eval import datasets as ds
+from elf_ros.eval.features import Features
+from elf_ros.eval.methods import build_method, parse_elf_overrides
+from elf_ros.eval.metrics import evaluate_pair
+
+BYTES_PER_VALUE = {'float32': 4, 'float16': 2, 'uint8': 1}
+
+
+def score_formats(dataset: ds.Dataset, method, limit: int = 0) -> dict[str, dict[str, float]]:
+    """Mean MS / MNN-MS / correct matches per format over the dataset's pairs."""
+    sums: dict[str, dict[str, list[float]]] = {f: {'ms': [], 'mnn_ms': [], 'correct': []}
+                                               for f in FORMATS}
+    dims = []
+    for n, pair in enumerate(dataset):
+        if limit and n >= limit:
+            break
+        f1, f2 = method.extract([pair.image1, pair.image2])
+        dims.append(f1.descriptors.shape[1])
+        for fmt in FORMATS:
+            g1 = Features(f1.keypoints, round_trip(f1.descriptors, fmt), f1.scores)
+            g2 = Features(f2.keypoints, round_trip(f2.descriptors, fmt), f2.scores)
+            s = evaluate_pair(g1, g2, pair.homography, pair.size1, pair.size2)
+            sums[fmt]['ms'].append(100 * s.matching_score)
+            sums[fmt]['mnn_ms'].append(100 * s.mnn_matching_score)
+            sums[fmt]['correct'].append(s.correct_matches)
+    dim = int(np.max(dims)) if dims else 0
+    return {fmt: {**{k: float(np.mean(v)) for k, v in vals.items()},
+                  'descriptor_bytes_per_keypoint': dim * BYTES_PER_VALUE[fmt]}
+            for fmt, vals in sums.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m elf_ros.eval.compact_formats',
+                                     description=__doc__.split('\n\n')[0])
+    parser.add_argument('--dataset', type=Path, action='append', required=True,
+                        help='Oxford folder (one sequence or a folder of them); repeatable')
+    parser.add_argument('--methods', default='elf-efficientnet_lite0,elf-random')
+    parser.add_argument('--max-keypoints', type=int, default=500)
+    parser.add_argument('--limit', type=int, default=0, help='first N pairs only')
+    parser.add_argument('--elf-set', action='append', default=[], metavar='FIELD=VALUE')
+    parser.add_argument('--out', type=Path, default=None, help='write results.md/json here')
+    args = parser.parse_args(argv)
+    dataset = ds.Dataset('oxford', [src for path in args.dataset
+                                    for src in ds.load_oxford(path).sources])
+    lines = ['| method | format | bytes/keypoint (descriptor) | MS % | MNN-MS % | correct '
+             'matches |', '|---|---|---:|---:|---:|---:|']
+    results = {}
+    for spec in args.methods.split(','):
+        method = build_method(spec.strip(), args.max_keypoints,
+                              elf_overrides=parse_elf_overrides(args.elf_set))
+        results[method.name] = score_formats(dataset, method, args.limit)
+        for fmt, r in results[method.name].items():
+            lines.append(f"| {method.name} | {fmt} | {r['descriptor_bytes_per_keypoint']} | "
+                         f"{r['ms']:.2f} | {r['mnn_ms']:.2f} | {r['correct']:.1f} |")
+    table = '\n'.join(lines)
+    print(table)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / 'results.md').write_text(table + '\n')
+        (args.out / 'results.json').write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
