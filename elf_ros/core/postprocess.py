@@ -9,6 +9,7 @@ Kapur picks the first maximum of the summed entropies, NMS keeps SuperPoint's gr
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - conventional alias
@@ -313,3 +314,14 @@ def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_nois
                                    exact_ties=False)
     offset = parabola_offsets(fine, xy)
     return xy + offset, (score / 255.0).clamp(0, 1), count, thr / 255.0, unfinished
+
+
+def sample_descriptor_maps(feats: Sequence[torch.Tensor], xy: torch.Tensor, width: int,
+                           height: int) -> torch.Tensor:
+    """
+    Descriptors from several layers: each sampled and L2-normalised, concatenated, renormalised.
+
+    Each layer then weighs the same in a descriptor distance, whatever its channel count or scale.
+    """
+    parts = [sample_descriptors(f, xy, width, height) for f in feats]
+    return parts[0] if len(parts) == 1 else F.normalize(torch.cat(parts, dim=-1), p=2, dim=-1)

@@ -12,19 +12,31 @@ _PAPER = dict(input_long_side=640, threshold_blur_kernel=5,
               threshold_blur_sigma=5.0, noise_blur_kernel=5, noise_blur_sigma=4.0,
               nms_radius=10, border=10, max_keypoints=500)
 
+# The normalised VGG-19 file (../shared/weights, keys 0, 2, 5, ...) holds conv1_1..conv3_1: its
+# presets tap no deeper than conv3_1, so that file works with 'weights: <file>'.
+_VGG = dict(_PAPER, detection_layer='pool2', description_layer='conv3_1', weights='imagenet')
+_VGG_USERS = dict(_VGG, preprocessing='imagenet', threshold_scale=0.0, subpixel=True)
+# EfficientNet-Lite, as measured best (docs/core.md): the stem's map before ReLU6 (its saliency
+# follows image gradients; after the clip it is anti-correlated), all 4 phases of the stride-2
+# grid, the weights' own normalisation, stage3 and stage5 descriptors concatenated.
+_LITE = dict(_PAPER, weights='imagenet', detection_layer='stem_conv',
+             description_layer='stage3,stage5', preprocessing='imagenet', shift_averaging=4,
+             threshold_scale=0.0, subpixel=True)
+
 PRESETS: dict[str, dict[str, Any]] = {
-    # ELF-VGG as published: pool2 saliency, pool3 descriptors, 640 px long side.
-    'vgg16': dict(_PAPER, backbone='vgg16', weights='imagenet', detection_layer='pool2',
-                  description_layer='pool3'),
+    # ELF-VGG as the paper ran it (VGG-19, Kapur's threshold, per-image standardisation as in
+    # the official code, whole-pixel keypoints): offline with the normalised VGG-19 file, online
+    # with torchvision's VGG-19 weights.
+    'vgg19_paper': dict(_VGG, backbone='vgg19', preprocessing='standardize'),
+    # What users run: no threshold (every NMS maximum a candidate, top 500: enough keypoints),
+    # sub-pixel positions, the weights' own normalisation (measured, docs/core.md).
+    'vgg19': dict(_VGG_USERS, backbone='vgg19'),
+    'vgg16': dict(_VGG_USERS, backbone='vgg16'),
     'alexnet': dict(_PAPER, backbone='alexnet', weights='imagenet', detection_layer='pool1',
                     description_layer='pool2'),
-    # Real ImageNet weights usable offline; standardisation and shift averaging counter the
-    # brightness sensitivity and stride aliasing of its stride-2 layers. Detection on the stem
-    # (stride 2): deeper Lite0 layers give high-frequency saliency that leaves few, unrepeatable
-    # keypoints after ELF's blur + Kapur (docs/core.md has the numbers).
-    'efficientnet_lite0': dict(_PAPER, backbone='efficientnet_lite0', weights='imagenet',
-                               detection_layer='stem', description_layer='stage3',
-                               preprocessing='standardize', shift_averaging=2),
+    'efficientnet_lite1': dict(_LITE, backbone='efficientnet_lite1'),
+    'efficientnet_lite0': dict(_LITE, backbone='efficientnet_lite0'),
+    'efficientnet_lite2': dict(_LITE, backbone='efficientnet_lite2'),
     # Seeded random VGG16: a control (how much comes from the architecture alone) and for tests.
     'random': dict(_PAPER, backbone='vgg16', weights='random', detection_layer='pool2',
                    description_layer='pool3', seed=0),

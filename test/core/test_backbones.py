@@ -5,8 +5,8 @@ import torch
 
 from elf_ros.core import ConfigError, ElfDetector, WeightsError
 from elf_ros.core.backbones import build_backbone, layer_names
-from elf_ros.core.efficientnet_lite import lite0_layers, lite0_state_dict_for_layers
-from elf_ros.core.weights import hub_checkpoint_path, lite0_imagenet_path, load_state_file
+from elf_ros.core.efficientnet_lite import lite_layers, lite_state_dict_for_layers
+from elf_ros.core.weights import hub_checkpoint_path, lite_imagenet_path, load_state_file
 
 from .conftest import small_config
 
@@ -15,6 +15,9 @@ from .conftest import small_config
     ('vgg16', 'pool2', 'pool3', (4, 8), 256),
     ('alexnet', 'pool1', 'pool2', (8, 16), 192),
     ('efficientnet_lite0', 'stem', 'stage3', (2, 8), 40),
+    ('vgg19', 'pool2', 'conv3_1', (4, 4), 256),
+    ('efficientnet_lite1', 'stem', 'stage3', (2, 8), 40),
+    ('efficientnet_lite2', 'stem', 'stage3', (2, 8), 48),
 ])
 def test_builtin_defaults_and_strides(backbone, det, desc, strides, dim):
     b = build_backbone(small_config(backbone=backbone).validate())
@@ -22,7 +25,7 @@ def test_builtin_defaults_and_strides(backbone, det, desc, strides, dim):
     assert (b.detection_stride, b.description_stride, b.descriptor_dim) == (*strides, dim)
     f, d = b.network(torch.zeros(1, 3, 64, 96))
     assert f.shape[-1] == pytest.approx(96 / strides[0], abs=1)
-    assert d.shape[1] == dim
+    assert len(d) == 1 and d[0].shape[1] == dim
 
 
 def test_vgg16_taps_match_torchvision_feature_indices():
@@ -36,31 +39,33 @@ def test_network_is_trimmed_to_the_deepest_tap():
     assert len(b.network.layers) == 10
 
 
-def lite0_reference_state():
+def lite_reference_state(name: str = 'efficientnet_lite0'):
     try:
-        return load_state_file(lite0_imagenet_path())
+        return load_state_file(lite_imagenet_path(name))
     except WeightsError as exc:
         pytest.skip(str(exc))
 
 
-def loaded_lite0_table(state: dict) -> list:
-    """Lite0's layer table with the checkpoint loaded strictly, in eval mode."""
-    table = lite0_layers()
-    for (_n, layer, _s), part in zip(table, lite0_state_dict_for_layers(state), strict=True):
+def loaded_lite_table(state: dict, name: str = 'efficientnet_lite0') -> list:
+    """Build a Lite layer table with the checkpoint loaded strictly, in eval mode."""
+    table = lite_layers(name)
+    for (_n, layer, _s), part in zip(table, lite_state_dict_for_layers(name, state),
+                                     strict=True):
         layer.load_state_dict(part, strict=True)
         layer.eval()
     return table
 
 
 def test_lite0_loads_the_packaged_imagenet_weights_and_folds_bn_exactly():
-    table = loaded_lite0_table(lite0_reference_state())
+    table = loaded_lite_table(lite_reference_state())
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         ref = x
         for _n, layer, _s in table:
             ref = layer(ref)
         for _n, layer, _s in table:
-            layer.fuse()
+            if hasattr(layer, 'fuse'):
+                layer.fuse()
         fused = x
         for _n, layer, _s in table:
             fused = layer(fused)
@@ -68,7 +73,7 @@ def test_lite0_loads_the_packaged_imagenet_weights_and_folds_bn_exactly():
 
 
 def test_lite0_preset_detects_on_a_photo_like_image(image):
-    lite0_reference_state()
+    lite_reference_state()
     det = ElfDetector(small_config(backbone='efficientnet_lite0', weights='imagenet',
                                    preprocessing='standardize', shift_averaging=2))
     r = det.detect([image])[0]
@@ -99,7 +104,7 @@ def test_imagenet_weights_are_read_from_the_torch_hub_cache(tmp_path, monkeypatc
                 for k, v in layer.state_dict().items()}, target)
     cached = build_backbone(small_config(backbone='alexnet', weights='imagenet'))
     x = torch.randn(1, 3, 64, 64)
-    torch.testing.assert_close(cached.network(x)[1], ref.network(x)[1])
+    torch.testing.assert_close(cached.network(x)[1][0], ref.network(x)[1][0])
 
 
 def test_missing_or_mismatched_weights_file_is_a_clear_error(tmp_path):
@@ -142,11 +147,13 @@ def test_imagenet_weights_neither_cached_nor_downloadable_say_where_to_put_them(
     assert 'path of a state-dict file' in message
 
 
-def test_lite0_with_the_packaged_weights_recognises_a_cat():
-    """Loading strictly is not enough: the loaded network must classify like ImageNet Lite0."""
+@pytest.mark.parametrize('name', ['efficientnet_lite0', 'efficientnet_lite1',
+                                  'efficientnet_lite2'])
+def test_lite_with_the_packaged_weights_recognises_a_cat(name):
+    """Loading strictly is not enough: the loaded network must classify like ImageNet Lite."""
     from skimage import data
-    state = lite0_reference_state()
-    table = loaded_lite0_table(state)
+    state = lite_reference_state(name)
+    table = loaded_lite_table(state, name)
     photo = torch.from_numpy(data.chelsea()).permute(2, 0, 1)[None].float()
     x = (torch.nn.functional.interpolate(photo, size=(224, 224), mode='bilinear') - 127.0) / 128.0
     with torch.no_grad():

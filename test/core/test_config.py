@@ -63,12 +63,17 @@ def test_unknown_keys_are_rejected_from_yaml_like_mappings():
 
 
 def test_presets_are_valid_and_overridable():
-    assert {'vgg16', 'alexnet', 'efficientnet_lite0', 'random'} <= set(PRESETS)
+    assert {'vgg16', 'vgg19', 'vgg19_paper', 'alexnet', 'efficientnet_lite0',
+            'efficientnet_lite1', 'efficientnet_lite2', 'random'} <= set(PRESETS)
     for name in PRESETS:
         assert isinstance(load_preset(name), DetectorConfig)
     c = load_preset('vgg16', weights='random', max_keypoints=100)
+    # The VGG presets tap no deeper than conv3_1, so the normalised VGG-19 file serves them.
     assert (c.detection_layer, c.description_layer, c.input_long_side, c.input_width) == (
-        'pool2', 'pool3', 640, 0)
+        'pool2', 'conv3_1', 640, 0)
+    lite = load_preset('efficientnet_lite1')
+    assert (lite.detection_layer, lite.description_layer, lite.shift_averaging) == (
+        'stem_conv', 'stage3,stage5', 4)
     assert c.max_keypoints == 100
     with pytest.raises(ConfigError, match='preset'):
         load_preset('superpoint')

@@ -130,13 +130,13 @@ def test_detector_descriptors_are_sampled_at_the_refined_positions(monkeypatch):
     img = textured(96, 128, 6)
     det = ElfDetector(small_config(subpixel=True))
     seen = {}
-    real = pp.sample_descriptors
+    real = pp.sample_descriptor_maps
 
-    def spy(feat, xy, width, height):
+    def spy(feats, xy, width, height):
         seen['xy'] = xy.clone()
-        return real(feat, xy, width, height)
+        return real(feats, xy, width, height)
 
-    monkeypatch.setattr('elf_ros.core.detector.sample_descriptors', spy)
+    monkeypatch.setattr('elf_ros.core.detector.sample_descriptor_maps', spy)
     r = det.detect([img])[0]
     np.testing.assert_array_equal(seen['xy'][0, :len(r)].numpy(), r.keypoints)
 

@@ -26,7 +26,7 @@ def test_saliency_equals_autograd_of_half_squared_norm():
                                              description_layer='stage3')):
         det = ElfDetector(cfg)
         x = torch.randn(2, 3, 48, 64)
-        got, desc = elf_saliency(det.network, x)
+        got, (desc,) = elf_saliency(det.network, x)
         torch.testing.assert_close(got, reference_saliency(det.network, x), atol=1e-5,
                                    rtol=1e-4)
         assert desc.shape[0] == 2
@@ -42,7 +42,7 @@ def test_weights_stay_frozen_and_get_no_gradient(detector, image):
 def test_description_map_comes_from_the_same_forward():
     det = ElfDetector(small_config())
     x = torch.randn(1, 3, 48, 64)
-    _s, desc = elf_saliency(det.network, x)
+    _s, (desc,) = elf_saliency(det.network, x)
     with torch.no_grad():
         h = x
         for layer in det.network.layers:      # vgg16 up to pool3, run plainly

@@ -27,11 +27,13 @@ def test_elf_yaml_is_the_papers_elf_vgg_and_lists_every_parameter():
         assert params[p.name] == p.default, p.name
 
 
-def test_efficientnet_yaml_selects_the_offline_preset():
-    params = params_of('efficientnet_lite0.yaml')
+@pytest.mark.parametrize('name', ['efficientnet_lite0', 'efficientnet_lite1'])
+def test_efficientnet_yaml_selects_the_offline_preset(name):
+    params = params_of(f'{name}.yaml')
     assert set(params) <= KNOWN
     config = load_preset(params['preset'], **{k: v for k, v in params.items() if k != 'preset'})
-    assert config.backbone == 'efficientnet_lite0' and config.weights == 'imagenet'
+    assert config.backbone == name and config.weights == 'imagenet'
+    assert config.detection_layer == 'stem_conv'      # the comment says so
 
 
 def test_rviz_shows_debug_image_saliency_and_matches_reliably():

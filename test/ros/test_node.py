@@ -41,7 +41,7 @@ def check_outputs(probe, stamp, width, height, prefix='', frame_id='cam'):
     np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-4)
     assert (xy >= 0).all() and (xy[:, 0] <= width - 1).all() and (xy[:, 1] <= height - 1).all()
     assert (np.diff(scores) <= 0).all() and scores.min() >= 0 and scores.max() <= 1
-    assert desc.backbone == 'vgg16' and desc.layer == 'pool3' and desc.cols == 256
+    assert desc.backbone == 'vgg16' and desc.layer == 'conv3_1' and desc.cols == 256
     return xy, matrix
 
 
