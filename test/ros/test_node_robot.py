@@ -103,7 +103,7 @@ def test_failed_rebuild_keeps_the_detector_and_reverts_the_parameters(tmp_path):
         assert node._builder.wait_idle(60)
         assert probe.get_parameters(['weights']) == ['random']
         desc = probe.wait_for('descriptors', probe.send('image', frame(1)))
-        assert desc.backbone == 'vgg16' and desc.layer == 'pool3'
+        assert desc.backbone == 'vgg16' and desc.layer == 'conv3_1'
         assert node._builds == 2  # tried once, then nothing more
     finally:
         harness.close()
