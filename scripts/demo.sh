@@ -51,7 +51,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "elf_ros demo: EfficientNet-Lite0 ImageNet weights (offline), $(basename "$params");" \
+echo "elf_ros demo: $(basename "$params");" \
      "frames: ${source_arg:-data/tum_fr2_desk (TUM RGB-D fr2/desk, CC BY 4.0)} at ${rate} Hz" \
      "for ${duration} s; DDS domain ${ROS_DOMAIN_ID:-0}, localhost only"
 
