@@ -248,3 +248,20 @@ def test_offline_lite_preset_puts_keypoints_on_edges_not_flat_regions(shared_dat
     r = ElfDetector(cfg).detect([gray])[0]
     assert len(r) >= 50
     assert gradient_percentile_at(gray, r.keypoints) > 0.75
+
+
+def test_lite1_preset_threshold_floor_keeps_the_unthresholded_top_k(shared_data):
+    """threshold_scale 0.25 only spares NMS the weak maxima: the top 500 equal those of 0."""
+    import cv2
+
+    from elf_ros.core import load_preset
+    lite_reference_state('efficientnet_lite1')
+    gray = cv2.imread(str(shared_data / 'oxford_boat' / 'img1.pgm'), cv2.IMREAD_GRAYSCALE)
+    gray = cv2.resize(gray, (640, 480), interpolation=cv2.INTER_AREA)
+    cfg = load_preset('efficientnet_lite1', device='cpu')
+    assert cfg.threshold_scale == 0.25
+    floor = ElfDetector(cfg).detect([gray])[0]
+    none = ElfDetector(cfg.replace(threshold_scale=0.0)).detect([gray])[0]
+    assert len(floor) == len(none) == 500
+    np.testing.assert_array_equal(floor.keypoints, none.keypoints)
+    np.testing.assert_array_equal(floor.descriptors, none.descriptors)

@@ -73,7 +73,7 @@ def test_presets_are_valid_and_overridable():
         'pool2', 'conv3_1', 640, 0)
     lite = load_preset('efficientnet_lite1')
     assert (lite.detection_layer, lite.description_layer, lite.shift_averaging) == (
-        'stem_conv', 'stage3,stage5', 4)
+        'stem_conv', 'stage3,stage5', 2)
     assert c.max_keypoints == 100
     with pytest.raises(ConfigError, match='preset'):
         load_preset('superpoint')
