@@ -371,7 +371,7 @@ class ElfPipeline:
         idle = self._builder.close(0.0) if self._builder is not None else True
         for camera in self._cameras.values():
             for pub in (camera.keypoints, camera.descriptors, camera.saliency,
-                        camera.debug_image, camera.normalized):
+                        camera.debug_image, camera.features, camera.normalized):
                 if pub is not None:
                     self.destroy_publisher(pub)
         self._cameras = {}
@@ -450,6 +450,8 @@ class ElfPipeline:
                 self._revert_parameters(running)
             return
         with self._lock:
+            if self._config is None:
+                return  # cleaned up (lifecycle) while building: the model stays freed
             if not same_network(self._target, target):
                 return  # changed again meanwhile: the builder runs once more
             self._detector = detector
@@ -550,10 +552,14 @@ class ElfPipeline:
                  layer: str) -> None:
         header = frame.msg.header
         height, width = image.shape[:2]
-        camera.keypoints.publish(messages.keypoint_array(
-            header, width, height, result.keypoints, result.scores))
-        camera.descriptors.publish(messages.descriptor_array(
-            header, result.descriptors, backbone, layer))
+        # Every output is built only while someone subscribes (KeypointArray costs one Python
+        # object per keypoint).
+        if camera.keypoints.get_subscription_count():
+            camera.keypoints.publish(messages.keypoint_array(
+                header, width, height, result.keypoints, result.scores))
+        if camera.descriptors.get_subscription_count():
+            camera.descriptors.publish(messages.descriptor_array(
+                header, result.descriptors, backbone, layer))
         if camera.features.get_subscription_count():
             camera.features.publish(messages.features(
                 header, width, height, result.keypoints, result.scores, result.descriptors,

@@ -57,8 +57,11 @@ def test_configure_loads_activate_serves_cleanup_frees():
         assert state(probe) == State.PRIMARY_STATE_UNCONFIGURED
         assert node._detector is None and not node._cameras
 
-        # And round again, then shut down from unconfigured.
+        # And round again (each output has exactly one publisher: cleanup freed them all),
+        # then shut down from unconfigured.
         assert change(probe, Transition.TRANSITION_CONFIGURE)
+        for output in ('keypoints', 'descriptors', 'features', 'saliency', 'debug_image'):
+            assert node.count_publishers(output) == 1, output
         assert change(probe, Transition.TRANSITION_ACTIVATE)
         probe.handshake('image', 'keypoints')
         assert change(probe, Transition.TRANSITION_ACTIVE_SHUTDOWN)
