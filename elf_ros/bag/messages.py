@@ -11,35 +11,29 @@ import numpy as np
 
 from elf_ros.bag.typestore import DESCRIPTOR_ARRAY, FEATURES, KEYPOINT_ARRAY
 from elf_ros.core import ElfResult
+from elf_ros.core.descriptor_codec import decode, encode, FORMATS
 
-DESCRIPTOR_FORMATS = ('float32', 'float16', 'uint8')
-UINT8_SCALE = 127.0  # L2-normalised values lie in [-1, 1]: codes 1..255, 128 = 0
+DESCRIPTOR_FORMATS = FORMATS  # the node's descriptor_format values, one codec for both
 
 
 def features_msg(store, header, width: int, height: int, result: ElfResult, backbone: str,
                  layer: str, descriptor_format: str = 'float32'):
-    """elf_ros/msg/Features of one image (descriptors packed as `descriptor_format`)."""
+    """elf_ros/msg/Features of one image, descriptors packed by the node's codec."""
     cls = store.types[FEATURES]
     desc = np.ascontiguousarray(result.descriptors, dtype=np.float32)
-    empty_bytes = np.zeros(0, np.uint8)
-    payload, raw, scale = desc.reshape(-1), empty_bytes, 0.0
-    code = cls.FLOAT32
-    if descriptor_format == 'float16':
-        code, payload = cls.FLOAT16, np.zeros(0, np.float32)
-        raw = desc.astype('<f2').reshape(-1).view(np.uint8)
-    elif descriptor_format == 'uint8':
-        code, payload, scale = cls.UINT8, np.zeros(0, np.float32), UINT8_SCALE
-        raw = np.clip(np.rint(desc * UINT8_SCALE) + 128, 0, 255).astype(np.uint8).reshape(-1)
-    elif descriptor_format != 'float32':
-        raise ValueError(f'descriptor format: allowed {", ".join(DESCRIPTOR_FORMATS)}; '
-                         f'got {descriptor_format!r}')
+    payload, scale = encode(desc, descriptor_format)
+    code = {'float32': cls.FLOAT32, 'float16': cls.FLOAT16, 'uint8': cls.UINT8}[
+        descriptor_format.strip().lower()]
+    empty_floats, empty_bytes = np.zeros(0, np.float32), np.zeros(0, np.uint8)
+    floats = desc.reshape(-1) if code == cls.FLOAT32 else empty_floats
+    raw = empty_bytes if code == cls.FLOAT32 else np.frombuffer(payload, np.uint8)
     return cls(
         header=header, image_width=int(width), image_height=int(height),
         keypoints=np.ascontiguousarray(result.keypoints, dtype=np.float32).reshape(-1),
         scores=np.ascontiguousarray(result.scores, dtype=np.float32),
         backbone=backbone, layer=layer,
         descriptor_length=int(desc.shape[1]) if desc.ndim == 2 else 0,
-        descriptor_format=code, descriptors=payload, descriptor_bytes=raw,
+        descriptor_format=code, descriptors=floats, descriptor_bytes=raw,
         descriptor_scale=float(scale))
 
 
@@ -63,10 +57,8 @@ def descriptor_array_msg(store, header, result: ElfResult, backbone: str, layer:
 def features_descriptors(msg) -> np.ndarray:
     """(N, D) float32 descriptors of a Features message, whatever its descriptor format."""
     n, d = len(msg.scores), int(msg.descriptor_length)
-    if msg.descriptor_format == msg.FLOAT16:
-        values = np.frombuffer(np.asarray(msg.descriptor_bytes, np.uint8).tobytes(), '<f2')
-        return values.astype(np.float32).reshape(n, d)
-    if msg.descriptor_format == msg.UINT8:
-        codes = np.asarray(msg.descriptor_bytes, np.float32)
-        return ((codes - 128.0) / np.float32(msg.descriptor_scale)).reshape(n, d)
-    return np.asarray(msg.descriptors, np.float32).reshape(n, d)
+    if msg.descriptor_format == msg.FLOAT32:
+        return np.asarray(msg.descriptors, np.float32).reshape(n, d)
+    fmt = 'float16' if msg.descriptor_format == msg.FLOAT16 else 'uint8'
+    return decode(np.asarray(msg.descriptor_bytes, np.uint8), fmt, n, d,
+                  float(msg.descriptor_scale))
