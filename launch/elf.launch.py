@@ -110,8 +110,8 @@ def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument(
             'params_file', default_value=os.path.join(share, 'config', 'elf.yaml'),
-            description="YAML parameters of elf_node (config/elf.yaml: the paper's ELF-VGG; "
-                        'config/efficientnet_lite1.yaml: offline ImageNet weights)'),
+            description='YAML parameters of elf_node (config/elf.yaml: ELF-VGG16, the vgg16 '
+                        'preset; config/efficientnet_lite1.yaml: offline ImageNet weights)'),
         DeclareLaunchArgument(
             'image_topics', default_value='',
             description="Input topic(s), e.g. image_raw or '[left/image, right/image]'; "

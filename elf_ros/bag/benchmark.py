@@ -129,7 +129,7 @@ def table(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument('--frames', type=Path, default=DEFAULT_FRAMES, help='folder of frames')
-    p.add_argument('--preset', default='efficientnet_lite0')
+    p.add_argument('--preset', default='efficientnet_lite1')
     p.add_argument('--batch', type=int, default=4)
     p.add_argument('--device', default='cpu')
     p.add_argument('--threads', type=int, default=1, help='torch/OpenCV threads (0 = keep)')

@@ -15,7 +15,7 @@ import yaml
 
 from elf_ros.core import ConfigError, DetectorConfig, FIELD_SPECS, load_preset
 
-DEFAULT_PRESET = 'vgg16'  # the node's default (the paper's ELF-VGG)
+DEFAULT_PRESET = 'vgg16'  # the node's default (ELF-VGG16, torchvision weights)
 
 
 def read_params_file(path: Path) -> dict[str, Any]:

@@ -17,7 +17,7 @@ def params_of(name: str) -> dict:
     return yaml.safe_load((REPO / 'config' / name).read_text())['/**']['ros__parameters']
 
 
-def test_elf_yaml_is_the_papers_elf_vgg_and_lists_every_parameter():
+def test_elf_yaml_is_the_vgg16_preset_and_lists_every_parameter():
     params = params_of('elf.yaml')
     assert set(params) == KNOWN
     paper = load_preset('vgg16')
