@@ -27,8 +27,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TransformStamped
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -38,6 +37,7 @@ from elf_ros.core.pose import estimate_relative_pose, MIN_POINTS
 from elf_ros.msg import Features
 from elf_ros.ros import messages
 from elf_ros.ros.image_conversion import ImageConversionError, to_detector_image
+from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stats import RateMeter
 
 PARAMETERS = {
@@ -86,6 +86,10 @@ def draw_matches(image: np.ndarray, frame: FrameMatches) -> np.ndarray:
 
 class MatcherNode(Node):
     """Frame-to-frame matching of one camera's features; see the module docstring."""
+
+    def close(self, timeout: float = 1.0) -> bool:  # noqa: ARG002 - shutdown.Stoppable
+        """Nothing runs outside the executor's callbacks, so there is nothing to wait for."""
+        return True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('elf_matcher', **kwargs)
@@ -253,22 +257,13 @@ def rotation_to_quaternion(rotation: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the matcher until Ctrl-C; exit status 1 with the reason when it cannot start."""
-    rclpy.init(args=sys.argv if argv is None else argv)
-    node = None
-    try:
-        node = MatcherNode()
-        rclpy.spin(node)
-    except ValueError as err:
-        rclpy.logging.get_logger('elf_matcher').fatal(f'cannot start: {err}')
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """
+    Run the matcher until SIGINT/SIGTERM; exit status 1 with the reason when it cannot start.
+
+    Same shutdown as elf_node (elf_ros.ros.shutdown): any number of signals, exit 0 within 2 s.
+    """
+    return run_node(MatcherNode, SingleThreadedExecutor, (ValueError,), 'elf_matcher',
+                    sys.argv if argv is None else argv)
 
 
 if __name__ == '__main__':
