@@ -178,10 +178,6 @@ class NodeUnderTest:
             [sys.executable, '-m', 'elf_ros.ros.node', '--ros-args', *args],
             stdout=self.log, stderr=subprocess.STDOUT)
 
-    def detection_times(self) -> dict[int, tuple[float, float]]:
-        """Per frame stamp (ns): seconds in the detector and in the node (callback->published)."""
-        return {stamp: times[:2] for stamp, times in self.node_times().items()}
-
     def node_times(self) -> dict[int, tuple[float, ...]]:
         """
         Read the node's per-frame debug lines.

@@ -640,6 +640,9 @@ class ElfNode(ElfPipeline, Node):
         self._start()
 
 
+DEFAULT_EXECUTOR = 'single'
+
+
 def make_executor() -> Executor:
     """
     Create the executor spinning the node (ELF_NODE_EXECUTOR: single or multi).
@@ -654,8 +657,6 @@ def make_executor() -> Executor:
         return MultiThreadedExecutor(num_threads=3)
     return SingleThreadedExecutor()
 
-
-DEFAULT_EXECUTOR = 'single'
 
 
 def main(argv: list[str] | None = None) -> int:

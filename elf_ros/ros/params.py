@@ -23,7 +23,7 @@ from rclpy.parameter import Parameter
 from rclpy.parameter_service import ParameterService
 
 from elf_ros.core import load_preset, PRESETS
-from elf_ros.core.config import ConfigError, DetectorConfig, FIELD_SPECS, FieldSpec, RUNTIME_FIELDS
+from elf_ros.core.config import ConfigError, DetectorConfig, FIELD_SPECS, FieldSpec
 from elf_ros.core.detector import resolve_device
 
 DETECTOR_FIELDS = tuple(FIELD_SPECS)
@@ -163,6 +163,3 @@ def detector_changes(params: list[Parameter]) -> dict[str, Any]:
     return {p.name: p.value for p in params if p.name in FIELD_SPECS}
 
 
-def needs_rebuild(changes: dict[str, Any]) -> bool:
-    """Tell whether a change cannot be applied to a running detector (network fields)."""
-    return any(name not in RUNTIME_FIELDS for name in changes)
