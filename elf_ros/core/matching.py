@@ -117,25 +117,24 @@ def _match_padded(items: list[tuple[int, torch.Tensor, torch.Tensor]], mutual: b
     d2, m2 = _padded([i[2] for i in items])
     dist = pairwise_distances(d1, d2)
     dist = dist.masked_fill(~m2.unsqueeze(1), math.inf)
-    k = 2 if ratio < 1 and dist.shape[2] > 1 else 1
-    best, nn12 = torch.topk(dist, k, dim=2, largest=False, sorted=True)
-    # topk does not promise the lowest index among ties; argmin does (first occurrence).
-    nn12 = dist.argmin(dim=2)
-    keep = m1 & torch.isfinite(best[..., 0])
+    best, nn12 = dist.min(dim=2)             # first occurrence on ties: the lowest j
+    keep = m1 & torch.isfinite(best)
     if mutual:
         nn21 = dist.masked_fill(~m1.unsqueeze(2), math.inf).argmin(dim=1)      # (B, M)
         rows = torch.arange(dist.shape[1], device=dist.device).expand_as(nn12)
         keep &= torch.gather(nn21, 1, nn12) == rows
-    if k == 2:
-        keep &= best[..., 0] < ratio * best[..., 1]
+    if ratio < 1 and dist.shape[2] > 1:
+        second = torch.topk(dist, 2, dim=2, largest=False, sorted=True).values[..., 1]
+        keep &= best < ratio * second
     if math.isfinite(max_distance):
-        keep &= best[..., 0] <= max_distance
+        keep &= best <= max_distance
+    # One transfer for the three results (one sync on a GPU).
+    host = torch.stack((keep.to(best.dtype), nn12.to(best.dtype), best)).cpu().numpy()
     out = []
-    keep_h, nn_h, dist_h = keep.cpu().numpy(), nn12.cpu().numpy(), best[..., 0].cpu().numpy()
     for b in range(len(items)):
-        i = np.nonzero(keep_h[b])[0]
-        out.append(Matches(np.stack([i, nn_h[b, i]], axis=1).astype(np.int64),
-                           dist_h[b, i].astype(np.float32)))
+        i = np.nonzero(host[0, b])[0]
+        out.append(Matches(np.stack([i, host[1, b, i].astype(np.int64)], axis=1),
+                           host[2, b, i].astype(np.float32)))
     return out
 
 
