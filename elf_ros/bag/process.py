@@ -31,6 +31,7 @@ from elf_ros.bag.naming import OUTPUT_KINDS, output_topics
 from elf_ros.bag.reader import BagError, ImageTopic, iter_messages, open_bag, select_topics
 from elf_ros.bag.typestore import DESCRIPTOR_ARRAY, elf_typestore, FEATURES, KEYPOINT_ARRAY
 from elf_ros.core import ElfDetector
+from elf_ros.core.detector import detect_each
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 BAG_VERSION = 8  # readable by Jazzy and Kilted; carries type hashes and custom_data
@@ -183,19 +184,12 @@ def _prefetch(source: Iterator[list[Frame]], depth: int = 2) -> Iterator[list[Fr
 
 def _detect(detector: ElfDetector, frames: list[Frame]) -> list:
     """Detector results for the frames with an image; a frame the detector refuses gets None."""
-    images = [f.image for f in frames]
-    try:
-        return detector.detect(images)
-    except ValueError:
-        # One bad frame (e.g. too small for the network) must not sink its batch.
-        results = []
-        for f in frames:
-            try:
-                results.append(detector.detect([f.image])[0])
-            except ValueError as err:
-                f.reason = str(err).removeprefix('image 0: ')
-                results.append(None)
-        return results
+    # One bad frame (e.g. too small for the network) must not sink its batch.
+    results = detect_each(detector, [f.image for f in frames])
+    for f, result in zip(frames, results, strict=True):
+        if isinstance(result, Exception):
+            f.reason = str(result).removeprefix('image 0: ')
+    return [None if isinstance(r, Exception) else r for r in results]
 
 
 class _OutputBag:

@@ -269,3 +269,21 @@ class ElfDetector:
         if len({m.shape for m in maps}) == 1:
             return list(torch.stack(maps).cpu().numpy())
         return [m.cpu().numpy() for m in maps]
+
+
+def detect_each(detector: ElfDetector, images: Sequence[np.ndarray],
+                return_saliency: bool = False,
+                refused: tuple[type[Exception], ...] = (ValueError,)
+                ) -> list[ElfResult | Exception]:
+    """
+    Detect a batch; if the detector refuses it, retry image by image so one bad image costs one.
+
+    Each slot holds the image's result, or the exception that refused that image (e.g. a frame
+    too small for the network). Exceptions outside ``refused`` propagate.
+    """
+    try:
+        return list(detector.detect(images, return_saliency=return_saliency))
+    except refused as err:
+        if len(images) == 1:
+            return [err]
+    return [detect_each(detector, [image], return_saliency, refused)[0] for image in images]

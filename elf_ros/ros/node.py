@@ -35,6 +35,7 @@ import torch
 
 from elf_ros.core import ConfigError, descriptor_codec, DetectorConfig, ElfDetector, PRESETS
 from elf_ros.core.config import FIELD_SPECS, RUNTIME_FIELDS
+from elf_ros.core.detector import detect_each
 from elf_ros.msg import DescriptorArray, Features, KeypointArray
 from elf_ros.ros import messages
 from elf_ros.ros.camera_info import CameraInfoError, normalised_keypoints
@@ -538,15 +539,13 @@ class ElfPipeline:
                 f'publish_ms={(done - published) * 1e3:.2f}')
 
     def _detect(self, detector: ElfDetector, batch: list, want_saliency: bool) -> list:
-        """Results in batch order; on failure, retry one by one so one bad image costs one."""
-        try:
-            return detector.detect([image for _, _, image in batch],
-                                   return_saliency=want_saliency)
-        except Exception as err:  # noqa: B902 - e.g. an image too small for the network
-            if len(batch) == 1:
-                self._refuse(batch[0][0], f'detector refused the image: {err}')
-                return [None]
-        return [self._detect(detector, [item], want_saliency)[0] for item in batch]
+        """Results in batch order; a refused image is counted, logged and gets None."""
+        results = detect_each(detector, [image for _, _, image in batch], want_saliency,
+                              refused=(Exception,))  # e.g. an image too small for the network
+        for (camera, _, _), result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                self._refuse(camera, f'detector refused the image: {result}')
+        return [None if isinstance(r, Exception) else r for r in results]
 
     def _publish(self, camera: Camera, frame: Frame, image, result, backbone: str,
                  layer: str) -> None:
