@@ -42,7 +42,7 @@ def score_formats(dataset: ds.Dataset, method, limit: int = 0) -> dict[str, dict
             s = evaluate_pair(g1, g2, pair.homography, pair.size1, pair.size2)
             sums[fmt]['ms'].append(100 * s.matching_score)
             sums[fmt]['mnn_ms'].append(100 * s.mnn_matching_score)
-            sums[fmt]['correct'].append(s.correct_matches)
+            sums[fmt]['correct'].append(s.mnn_correct)
     dim = int(np.max(dims)) if dims else 0
     return {fmt: {**{k: float(np.mean(v)) for k, v in vals.items()},
                   'descriptor_bytes_per_keypoint': dim * BYTES_PER_VALUE[fmt]}
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split('\n\n')[0])
     parser.add_argument('--dataset', type=Path, action='append', required=True,
                         help='Oxford folder (one sequence or a folder of them); repeatable')
-    parser.add_argument('--methods', default='elf-efficientnet_lite0,elf-random')
+    parser.add_argument('--methods', default='elf-efficientnet_lite1,elf-random')
     parser.add_argument('--max-keypoints', type=int, default=500)
     parser.add_argument('--limit', type=int, default=0, help='first N pairs only')
     parser.add_argument('--elf-set', action='append', default=[], metavar='FIELD=VALUE')
