@@ -30,10 +30,20 @@ import yaml
 from elf_ros.ros.topics import camera_topics
 
 
+def _launch_arg(context, name):
+    return LaunchConfiguration(name).perform(context).strip()
+
+
+def _log_level_args(namespace, node_name, level):
+    """--log-level for this node's logger only (<namespace with dots>.<name>), not rcl's."""
+    logger = '.'.join([*filter(None, namespace.split('/')), node_name])
+    return ['--ros-args', '--log-level', f'{logger}:={level}']
+
+
 def _node(context, *args, **kwargs):
     """Build the node once the arguments are known, passing only the overrides that are set."""
     def arg(name):
-        return LaunchConfiguration(name).perform(context).strip()
+        return _launch_arg(context, name)
 
     overrides = {}
     if arg('image_topics'):
@@ -45,8 +55,6 @@ def _node(context, *args, **kwargs):
         overrides['input_transport'] = arg('input_transport')
     overrides['use_sim_time'] = arg('use_sim_time').lower() == 'true'
     namespace = arg('namespace').strip('/')
-    # The node's logger is <namespace with dots>.elf_node: raise only its level, not rcl's.
-    logger = '.'.join([*filter(None, namespace.split('/')), 'elf_node'])
     lifecycle = arg('lifecycle').lower() == 'true'
     return [Node(
         package='elf_ros',
@@ -54,7 +62,7 @@ def _node(context, *args, **kwargs):
         name='elf_node',
         namespace=namespace,
         parameters=[arg('params_file'), overrides],
-        arguments=['--ros-args', '--log-level', f"{logger}:={arg('log_level')}"],
+        arguments=_log_level_args(namespace, 'elf_node', arg('log_level')),
         respawn=arg('respawn').lower() == 'true',
         respawn_delay=float(arg('respawn_delay')),
         output='screen',
@@ -74,7 +82,7 @@ def _node(context, *args, **kwargs):
 def _matcher(context, *args, **kwargs):
     """elf_matcher on the first camera: its features, image and (optional) camera_info."""
     def arg(name):
-        return LaunchConfiguration(name).perform(context).strip()
+        return _launch_arg(context, name)
 
     if arg('matcher').lower() not in ('true', '1', 'yes'):
         return []
@@ -83,7 +91,6 @@ def _matcher(context, *args, **kwargs):
     features = camera_topics([image])[0].features
     prefix = features[:-len('features')]  # the matcher's outputs sit beside the camera's
     namespace = arg('namespace').strip('/')
-    logger = '.'.join([*filter(None, namespace.split('/')), 'elf_matcher'])
     return [Node(
         package='elf_ros', executable='elf_matcher', name='elf_matcher',
         namespace=namespace,
@@ -91,7 +98,7 @@ def _matcher(context, *args, **kwargs):
                      'camera_info_topic': arg('camera_info_topic'),
                      'use_sim_time': arg('use_sim_time').lower() == 'true'}],
         remappings=[('matches', prefix + 'matches'), ('motion', prefix + 'motion')],
-        arguments=['--ros-args', '--log-level', f"{logger}:={arg('log_level')}"],
+        arguments=_log_level_args(namespace, 'elf_matcher', arg('log_level')),
         respawn=arg('respawn').lower() == 'true',
         respawn_delay=float(arg('respawn_delay')),
         output='screen', emulate_tty=True,
