@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from elf_ros.core import ConfigError, DetectorConfig, FIELD_SPECS, load_preset
+from elf_ros.core.presets import DEFAULT_PRESET
 
-DEFAULT_PRESET = 'vgg16'  # the node's default (ELF-VGG16, torchvision weights)
 
 
 def read_params_file(path: Path) -> dict[str, Any]:

@@ -27,6 +27,9 @@ _LITE = dict(_PAPER, weights='imagenet', detection_layer='stem_conv',
              description_layer='stage3,stage5', preprocessing='imagenet', shift_averaging=4,
              threshold_scale=0.0, subpixel=True)
 
+# The node's (and elf-bag's) preset when none is given: ELF-VGG16 with torchvision's weights.
+DEFAULT_PRESET = 'vgg16'
+
 PRESETS: dict[str, dict[str, Any]] = {
     # ELF-VGG as the paper ran it (VGG-19, Kapur's threshold, per-image standardisation as in
     # the official code, whole-pixel keypoints): offline with the normalised VGG-19 file, online

@@ -23,11 +23,11 @@ from rclpy.parameter import Parameter
 from rclpy.parameter_service import ParameterService
 
 from elf_ros.core import load_preset, PRESETS
+from elf_ros.core.presets import DEFAULT_PRESET
 from elf_ros.core.config import ConfigError, DetectorConfig, FIELD_SPECS, FieldSpec
 from elf_ros.core.detector import resolve_device
 
 DETECTOR_FIELDS = tuple(FIELD_SPECS)
-DEFAULT_PRESET = 'vgg16'  # ELF-VGG (pool2/conv3_1, no threshold, sub-pixel; docs/core.md)
 # Where the detector runs is the deployment's choice, not a preset's: a preset switch keeps them.
 DEPLOYMENT_FIELDS = frozenset({'device', 'half_precision', 'cuda_graphs'})
 LAYER_FIELDS = ('detection_layer', 'description_layer')
