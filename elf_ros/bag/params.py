@@ -17,7 +17,6 @@ from elf_ros.core import ConfigError, DetectorConfig, FIELD_SPECS, load_preset
 from elf_ros.core.presets import DEFAULT_PRESET
 
 
-
 def read_params_file(path: Path) -> dict[str, Any]:
     """
     Read the ros__parameters of a ROS 2 params file, merged over every node entry.

@@ -23,9 +23,9 @@ from rclpy.parameter import Parameter
 from rclpy.parameter_service import ParameterService
 
 from elf_ros.core import load_preset, PRESETS
-from elf_ros.core.presets import DEFAULT_PRESET
 from elf_ros.core.config import ConfigError, DetectorConfig, FIELD_SPECS, FieldSpec
 from elf_ros.core.detector import resolve_device
+from elf_ros.core.presets import DEFAULT_PRESET
 
 DETECTOR_FIELDS = tuple(FIELD_SPECS)
 # Where the detector runs is the deployment's choice, not a preset's: a preset switch keeps them.
