@@ -100,7 +100,7 @@ def features_from_msg(msg: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray
         raise ValueError(f'unknown descriptor_format {msg.descriptor_format}')
     fmt = names[msg.descriptor_format]
     payload = msg.descriptors if fmt == 'float32' else msg.descriptor_bytes
-    descriptors = descriptor_codec.decode(bytes(payload), fmt, rows, cols,
+    descriptors = descriptor_codec.decode(payload, fmt, rows, cols,
                                           float(msg.descriptor_scale))
     return keypoints.copy(), scores.copy(), descriptors
 
