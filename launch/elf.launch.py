@@ -27,7 +27,7 @@ from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 import yaml
 
-from elf_ros.ros.topics import camera_topics
+from elf_ros.formats.topics import camera_topics
 
 
 def _launch_arg(context, name):

@@ -5,9 +5,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elf_ros.bag.images import decode_compressed, ImageConversionError
 from elf_ros.bag.reader import image_topics, iter_messages, open_bag
 from elf_ros.bag.typestore import COMPRESSED_IMAGE, elf_typestore
+from elf_ros.formats.compressed import decode_compressed
+from elf_ros.formats.images import ImageConversionError
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """
-Output topic names for recorded image topics: the node's naming rule (elf_ros/ros/topics.py).
+Output topic names for recorded image topics: the node's naming rule (elf_ros/formats/topics.py).
 
 Outputs are siblings of the image topic: `/cam/image_raw` -> `/cam/features`, `/cam/keypoints`,
 `/cam/descriptors`. A CompressedImage topic `<base>/compressed` counts as `<base>` (what the
@@ -8,7 +8,7 @@ node would subscribe to through image_transport), so `/cam/image_raw/compressed`
 from __future__ import annotations
 
 from elf_ros.bag.typestore import COMPRESSED_IMAGE
-from elf_ros.ros.topics import camera_topics
+from elf_ros.formats.topics import camera_topics
 
 OUTPUT_KINDS = ('features', 'keypoints', 'descriptors')
 TRANSPORT_SUFFIX = '/compressed'

@@ -15,7 +15,7 @@ import numpy as np
 from rosbags.rosbag2 import Writer
 
 from elf_ros.bag.typestore import COMPRESSED_IMAGE, elf_typestore, IMAGE
-from elf_ros.ros.image_conversion import encode_rgb
+from elf_ros.formats.images import encode_rgb
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.pgm', '.ppm', '.bmp', '.tif', '.tiff')
 
@@ -103,7 +103,7 @@ def pack_folder(folder: Path, out: Path, topic: str = '/camera/image_raw',
 
 
 def main(argv: list[str] | None = None) -> int:
-    from elf_ros.ros.image_conversion import SUPPORTED_ENCODINGS
+    from elf_ros.formats.images import SUPPORTED_ENCODINGS
     p = argparse.ArgumentParser(description='Pack a folder of images into a rosbag2.')
     p.add_argument('folder', type=Path)
     p.add_argument('output', type=Path)

@@ -35,9 +35,9 @@ from sensor_msgs.msg import Image
 import torch
 
 from elf_ros.core import ElfDetector, FIELD_SPECS, load_preset
+from elf_ros.formats.images import image_from_rgb, to_detector_image
 from elf_ros.msg import DescriptorArray, KeypointArray
 from elf_ros.ros import messages
-from elf_ros.ros.image_conversion import image_from_rgb, to_detector_image
 from elf_ros.ros.node import DEFAULT_EXECUTOR, NODE_PARAMETERS
 from elf_ros.ros.replay import default_source, read_frames
 

@@ -34,9 +34,9 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from elf_ros.core.matching import match_descriptors
 from elf_ros.core.pose import estimate_relative_pose, MIN_POINTS
+from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
-from elf_ros.ros.image_conversion import ImageConversionError, to_detector_image
 from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stats import RateMeter
 

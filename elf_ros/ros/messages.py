@@ -14,8 +14,8 @@ import numpy as np
 from sensor_msgs.msg import Image
 
 from elf_ros.core import descriptor_codec
+from elf_ros.formats.images import fill_image_msg
 from elf_ros.msg import DescriptorArray, Features, Keypoint, KeypointArray
-from elf_ros.ros.image_conversion import fill_image_msg
 
 
 def keypoint_array(header, width: int, height: int, keypoints: np.ndarray,

@@ -36,16 +36,14 @@ import torch
 from elf_ros.core import ConfigError, descriptor_codec, DetectorConfig, ElfDetector, PRESETS
 from elf_ros.core.config import FIELD_SPECS, RUNTIME_FIELDS
 from elf_ros.core.detector import detect_each
+from elf_ros.formats.compressed import decode_compressed
+from elf_ros.formats.images import ImageConversionError, to_detector_image
+from elf_ros.formats.topics import camera_topics, CameraTopics, sibling
 from elf_ros.msg import DescriptorArray, Features, KeypointArray
 from elf_ros.ros import messages
 from elf_ros.ros.camera_info import CameraInfoError, normalised_keypoints
 from elf_ros.ros.diagnostics import camera_status, Thresholds
 from elf_ros.ros.frame_slots import FrameSlots
-from elf_ros.ros.image_conversion import (
-    compressed_to_detector_image,
-    ImageConversionError,
-    to_detector_image,
-)
 from elf_ros.ros.params import (
     check_buildable,
     config_from_node,
@@ -58,7 +56,6 @@ from elf_ros.ros.params import (
 from elf_ros.ros.rebuild import CoalescingBuilder
 from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stats import CameraStats
-from elf_ros.ros.topics import camera_topics, CameraTopics, sibling
 
 # rclpy >= Iron passes MessageInfo (sequence numbers) to two-argument callbacks; Humble does not.
 WITH_MESSAGE_INFO = hasattr(rclpy.subscription, 'MessageInfo')
@@ -292,7 +289,7 @@ class ElfPipeline:
                              reliability=RELIABILITY[self._param('output_reliability')])
         compressed = self._param('input_transport') == 'compressed'
         for topics in self._camera_topics:
-            camera = Camera(topics, compressed_to_detector_image if compressed
+            camera = Camera(topics, decode_compressed if compressed
                             else to_detector_image)
             self._create_publishers(camera, out_qos)
             self._cameras[topics.input] = camera

@@ -23,8 +23,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from elf_ros.formats.images import to_detector_image
 from elf_ros.msg import DescriptorArray, KeypointArray
-from elf_ros.ros.image_conversion import to_detector_image
 from elf_ros.ros.node import WITH_MESSAGE_INFO
 
 

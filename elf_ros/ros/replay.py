@@ -26,7 +26,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from elf_ros.ros.image_conversion import image_from_rgb, SUPPORTED_ENCODINGS
+from elf_ros.formats.images import image_from_rgb, SUPPORTED_ENCODINGS
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.pgm', '.ppm', '.bmp', '.tif', '.tiff')
 DEFAULT_SEQUENCE = 'tum_fr2_desk'
@@ -114,7 +114,7 @@ class ImageReplay(Node):
         """
         msg = Image()
         if compressed:
-            from elf_ros.bag.images import decode_compressed
+            from elf_ros.formats.compressed import decode_compressed
             pixels = decode_compressed(recorded)
             rgb = cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB) if pixels.ndim == 2 else pixels
             image_from_rgb(msg, rgb, encoding)

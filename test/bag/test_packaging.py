@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import setuptools
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -26,13 +28,25 @@ def test_bag_tool_imports_no_ros_module():
     assert run.returncode == 0, run.stderr
 
 
-def test_pip_install_ships_the_messages_and_the_shared_ros_free_modules():
+def test_pip_install_ships_the_messages_and_every_module_the_bag_tool_imports():
     cfg = _setup_cfg()
     shipped = cfg['options.data_files']['share/elf_ros/msg'].split()
     assert sorted(shipped) == sorted(f'msg/{p.name}' for p in (REPO / 'msg').glob('*.msg'))
-    modules = cfg['options']['py_modules'].split()
-    for name in modules:
-        assert (REPO / (name.replace('.', '/') + '.py')).is_file(), name
+    assert 'py_modules' not in cfg['options'], 'no modules shipped one by one out of elf_ros.ros'
+    find = cfg['options.packages.find']
+    packages = set(setuptools.find_packages(
+        str(REPO), include=find['include'].replace(',', ' ').split(),
+        exclude=find['exclude'].replace(',', ' ').split()))
+    assert 'elf_ros.formats' in packages and 'elf_ros.ros' not in packages
+    code = ('import sys, elf_ros.bag.cli, elf_ros.bag.process, elf_ros.bag.info, '
+            'elf_ros.bag.pack\n'
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('elf_ros.'))))")
+    run = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    for module in run.stdout.split():
+        package = module if module in packages else module.rpartition('.')[0]
+        assert package in packages, f'{module} is imported by elf-bag but not shipped'
     assert 'elf-bag = elf_ros.bag.cli:main' in cfg['options.entry_points']['console_scripts']
 
 

@@ -20,8 +20,8 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from elf_ros.formats.images import image_from_rgb
 from elf_ros.msg import DescriptorArray, KeypointArray
-from elf_ros.ros.image_conversion import image_from_rgb
 from elf_ros.ros.node import ElfNode
 
 REPO = Path(__file__).resolve().parents[2]

@@ -27,8 +27,8 @@ import launch_testing.asserts  # noqa: E402
 import rclpy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
+from elf_ros.formats.images import image_from_rgb  # noqa: E402
 from elf_ros.msg import KeypointArray  # noqa: E402
-from elf_ros.ros.image_conversion import image_from_rgb  # noqa: E402
 
 LAUNCH_FILE = Path(__file__).resolve().parents[2] / 'launch' / 'elf.launch.py'
 NAMESPACE = f'launch_test_{os.getpid()}'

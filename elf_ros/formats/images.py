@@ -219,22 +219,3 @@ def image_from_rgb(msg, rgb: np.ndarray, encoding: str, padding: int = 0,
     data, step = encode_rgb(rgb, encoding, padding, big_endian)
     return _set_image(msg, rgb.shape[0], rgb.shape[1], encoding, step, data, big_endian)
 
-
-def compressed_to_detector_image(msg) -> np.ndarray:
-    """
-    Decode a sensor_msgs/CompressedImage (jpeg/png, as image_transport publishes) for the detector.
-
-    uint8 gray or RGB like to_detector_image; 16-bit PNGs are stretched like mono16.
-    """
-    data = np.frombuffer(msg.data, dtype=np.uint8)
-    if data.size == 0:
-        raise ImageConversionError(f'empty compressed image (format {msg.format!r})')
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if pixels is None:
-        raise ImageConversionError(
-            f'cannot decode {data.size} B of compressed data (format {msg.format!r}); '
-            'jpeg and png are supported')
-    if pixels.ndim == 3:
-        code = cv2.COLOR_BGRA2RGB if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
-        pixels = cv2.cvtColor(pixels, code)
-    return to_uint8(pixels)

@@ -1,11 +1,13 @@
-"""Image conversion: every encoding a camera driver publishes, padding, byte order, refusals."""
+"""
+Image conversion: every encoding a camera driver publishes, padding, byte order, refusals.
+
+The converter reads messages by field name; every test runs with rosbags' sensor_msgs/Image
+(what elf-bag feeds it, no ROS needed) and with rclpy's (what the node gets) where installed.
+"""
 import numpy as np
 import pytest
 
-pytest.importorskip('sensor_msgs.msg', reason='needs the ROS message packages (setup_env.sh)')
-from sensor_msgs.msg import Image  # noqa: E402
-
-from elf_ros.ros.image_conversion import (  # noqa: E402
+from elf_ros.formats.images import (
     decode_image,
     encode_rgb,
     image_from_rgb,
@@ -13,6 +15,41 @@ from elf_ros.ros.image_conversion import (  # noqa: E402
     LAYOUTS,
     to_detector_image,
 )
+
+
+def _rosbags_image_class():
+    from rosbags.typesys import get_typestore, Stores
+    store = get_typestore(Stores.ROS2_KILTED)
+    image = store.types['sensor_msgs/msg/Image']
+    header = store.types['std_msgs/msg/Header']
+    time = store.types['builtin_interfaces/msg/Time']
+
+    def make(**fields):
+        blank = dict(header=header(stamp=time(sec=0, nanosec=0), frame_id=''), height=0,
+                     width=0, encoding='', is_bigendian=0, step=0, data=np.zeros(0, np.uint8))
+        return image(**{**blank, **fields})
+    return make
+
+
+def _rclpy_image_class():
+    from sensor_msgs.msg import Image as RosImage
+    return RosImage
+
+
+Image = None  # the message class under test, set by the fixture below
+
+
+@pytest.fixture(autouse=True, params=['rosbags', 'rclpy'])
+def image_class(request):
+    """Run each test with rosbags' and rclpy's sensor_msgs/Image (skipped where absent)."""
+    global Image
+    try:
+        Image = _rosbags_image_class() if request.param == 'rosbags' else _rclpy_image_class()
+    except ImportError as err:
+        pytest.skip(f'{request.param} messages not installed: {err}')
+    yield
+    Image = None
+
 
 COLOUR = [e for e, lay in LAYOUTS.items() if lay.kind != 'mono']
 MONO = [e for e, lay in LAYOUTS.items() if lay.kind == 'mono']
