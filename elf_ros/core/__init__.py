@@ -1,4 +1,9 @@
-"""The ELF detector core: PyTorch only, no ROS import (see docs/core.md)."""
+"""
+The ELF detector core: PyTorch only, no ROS import (see docs/core.md).
+
+This facade is the core's public interface: code outside elf_ros.core imports from here, not
+from the submodules. Add a new public name to the imports (sorted) and to its group in `__all__`.
+"""
 import os
 
 # Before torch is first imported: let its CPU allocator put large tensors in transparent huge
@@ -7,10 +12,31 @@ import os
 os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
 
 # ruff: noqa: E402 - the imports below must follow the environment default above
+from elf_ros.core import descriptor_codec
 from elf_ros.core.config import ConfigError, DetectorConfig, FIELD_SPECS, FieldSpec, RUNTIME_FIELDS
-from elf_ros.core.detector import ElfDetector, ElfResult
-from elf_ros.core.presets import load_preset, PRESETS
+from elf_ros.core.detector import detect_each, ElfDetector, ElfResult, resolve_device
+from elf_ros.core.matching import match_batch, match_descriptors, Matches
+from elf_ros.core.opencv_descriptors import OPENCV_DESCRIPTORS, opencv_descriptors
+from elf_ros.core.pose import (
+    direction_error_deg,
+    estimate_relative_pose,
+    MIN_POINTS,
+    RelativePose,
+    rotation_error_deg,
+)
+from elf_ros.core.presets import DEFAULT_PRESET, load_preset, PRESETS
 from elf_ros.core.weights import WeightsError
 
-__all__ = ['ConfigError', 'DetectorConfig', 'ElfDetector', 'ElfResult', 'FIELD_SPECS',
-           'FieldSpec', 'PRESETS', 'RUNTIME_FIELDS', 'WeightsError', 'load_preset']
+__all__ = [
+    # configuration
+    'ConfigError', 'DEFAULT_PRESET', 'DetectorConfig', 'FIELD_SPECS', 'FieldSpec', 'PRESETS',
+    'RUNTIME_FIELDS', 'load_preset',
+    # detection
+    'ElfDetector', 'ElfResult', 'WeightsError', 'detect_each', 'resolve_device',
+    # descriptors
+    'Matches', 'OPENCV_DESCRIPTORS', 'descriptor_codec', 'match_batch', 'match_descriptors',
+    'opencv_descriptors',
+    # geometry
+    'MIN_POINTS', 'RelativePose', 'direction_error_deg', 'estimate_relative_pose',
+    'rotation_error_deg',
+]

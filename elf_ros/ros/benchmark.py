@@ -5,8 +5,9 @@ For each preset the detector is first timed alone in this process; then the real
 its own process and frames go to it over Fast DDS (localhost): one at a time for latency
 (publish -> KeypointArray received, p50/p99), then at fixed input rates to find the highest one
 it keeps up with (every frame answered, latency flat). ROS overhead = end-to-end p50 minus the
-detection time the node itself measured on the same frames; the node's own per-frame work
-(conversion, message building, serialisation) is also timed alone at 500 keypoints x 256-D.
+detection time the node itself measured on the same frames (read from its `frame_timing`
+topic); the node's own per-frame work (conversion, message building, serialisation) is also
+timed alone at 500 keypoints x 256-D.
 
   python -m elf_ros.ros.benchmark [--presets random,efficientnet_lite0] [--json out/bench.json]
 """
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 import json
 import os
 from pathlib import Path
-import re
 import subprocess
 import sys
 import threading
@@ -38,12 +38,12 @@ from elf_ros.core import ElfDetector, FIELD_SPECS, load_preset
 from elf_ros.formats.images import image_from_rgb, to_detector_image
 from elf_ros.msg import DescriptorArray, KeypointArray
 from elf_ros.ros import messages
-from elf_ros.ros.node import DEFAULT_EXECUTOR, NODE_PARAMETERS
+from elf_ros.ros.outputs import FRAME_TIMING, TIMING_KEYS
+from elf_ros.ros.params import NODE_PARAMETERS
 from elf_ros.ros.replay import default_source, read_frames
+from elf_ros.ros.shutdown import DEFAULT_EXECUTOR
 
 FASTDDS_PROFILE = Path(__file__).resolve().parents[2] / 'config' / 'fastdds_large_frames.xml'
-_FRAME_LINE = re.compile(r'frame (\d+\.\d{9}) on .*detect_ms=([\d.]+) in_node_ms=([\d.]+)'
-                         r'(?: waited_ms=([\d.]+) publish_ms=([\d.]+))?')
 
 
 def _ms(values, q: float) -> float:
@@ -58,6 +58,9 @@ class Probe:
     arrivals: dict[int, float] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
     diagnostics: dict[str, str] = field(default_factory=dict)
+    # Per frame stamp (ns), the node's own seconds: detector, in the node (callback ->
+    # published), waiting in the slot (callback -> worker), publishing the outputs.
+    node_times: dict[int, tuple[float, ...]] = field(default_factory=dict)
 
     def start(self) -> None:
         self.context = Context()
@@ -66,6 +69,7 @@ class Probe:
         qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.node.create_subscription(KeypointArray, 'keypoints', self._on_keypoints, qos)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+        self.node.create_subscription(DiagnosticArray, FRAME_TIMING, self._on_timing, qos)
         self.publisher = self.node.create_publisher(
             Image, 'image', QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
         self.cond = threading.Condition()
@@ -81,6 +85,12 @@ class Probe:
             self.arrivals[key] = now
             self.counts[key] = len(msg.keypoints)
             self.cond.notify_all()
+
+    def _on_timing(self, msg: DiagnosticArray) -> None:
+        key = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        values = {kv.key: float(kv.value) * 1e-3 for kv in msg.status[0].values}
+        with self.cond:
+            self.node_times[key] = tuple(values[k] for k in TIMING_KEYS)
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -167,34 +177,14 @@ class NodeUnderTest:
     """The real node as a child process, in its own namespace."""
 
     def __init__(self, namespace: str, preset: str, overrides: dict, log: Path) -> None:
-        # Debug level for the node's logger only: one line per frame with its detection time.
-        logger = namespace.strip('/').replace('/', '.') + '.elf_node'
         args = ['-p', f'preset:={preset}', '-r', f'__ns:={namespace}',
-                '-p', 'diagnostics_period:=0.5', '--log-level', f'{logger}:=debug']
+                '-p', 'diagnostics_period:=0.5']
         for key, value in overrides.items():
             args += ['-p', f'{key}:={value}']
         self.log = open(log, 'w')
         self.proc = subprocess.Popen(
             [sys.executable, '-m', 'elf_ros.ros.node', '--ros-args', *args],
             stdout=self.log, stderr=subprocess.STDOUT)
-
-    def node_times(self) -> dict[int, tuple[float, ...]]:
-        """
-        Read the node's per-frame debug lines.
-
-        Per frame stamp (ns), seconds: detector, in the node (callback -> published), waiting
-        in the slot (callback -> worker), publishing both outputs (NaN from older nodes).
-        """
-        self.log.flush()
-        times = {}
-        for line in Path(self.log.name).read_text().splitlines():
-            match = _FRAME_LINE.search(line)
-            if match:
-                sec, nsec = match.group(1).split('.')
-                times[int(sec) * 10**9 + int(nsec)] = tuple(
-                    float(v) * 1e-3 if v is not None else float('nan')
-                    for v in match.groups()[1:])
-        return times
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -293,8 +283,9 @@ def bench_preset(preset: str, overrides: dict, frames: list[np.ndarray], args,
         latency, lost = measure_latency(probe, msgs, args.repeats, timeout)
         if not latency:
             raise RuntimeError(f'all {lost} frames lost; see {node.log.name}')
-        time.sleep(0.5)  # let the node's log catch up
-        node_times = node.node_times()
+        time.sleep(0.5)  # let the last frame_timing messages arrive
+        with probe.cond:
+            node_times = dict(probe.node_times)
         detect = {s: t[:2] for s, t in node_times.items()}
         paired = [(lat, *detect[s]) for s, lat in latency.items() if s in detect]
         split = [node_times[s][2:] for s in latency if s in node_times]

@@ -14,8 +14,9 @@ from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from elf_ros.ros.node import ElfPipeline, make_executor, StartupError
-from elf_ros.ros.shutdown import run_node
+from elf_ros.ros.node import ElfPipeline
+from elf_ros.ros.shutdown import make_executor, run_node
+from elf_ros.ros.slot import StartupError
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 

@@ -1,14 +1,14 @@
 """
-ROS parameters declared from the detector's own field metadata (one source of truth).
+Every parameter of elf_node, declared here: the detector's and the node's own.
 
-Names, defaults, help text and numeric ranges come from `elf_ros.core.config.FIELD_SPECS`;
-this module only translates them into `ParameterDescriptor`s and back into a `DetectorConfig`.
+Detector parameters come from the core's field metadata (one source of truth): names, defaults,
+help text and numeric ranges from `FIELD_SPECS`, translated into `ParameterDescriptor`s and back
+into a `DetectorConfig`. The node's own parameters (topics, QoS, outputs) are `NODE_PARAMETERS`.
 """
 from __future__ import annotations
 
-from dataclasses import fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Callable
 
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -21,11 +21,17 @@ from rclpy.exceptions import ParameterNotDeclaredException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.parameter_service import ParameterService
+from rclpy.qos import ReliabilityPolicy
 
-from elf_ros.core import load_preset, PRESETS
-from elf_ros.core.config import ConfigError, DetectorConfig, FIELD_SPECS, FieldSpec
-from elf_ros.core.detector import resolve_device
-from elf_ros.core.presets import DEFAULT_PRESET
+from elf_ros.core import (
+    DEFAULT_PRESET,
+    descriptor_codec,
+    DetectorConfig,
+    FIELD_SPECS,
+    FieldSpec,
+    load_preset,
+    PRESETS,
+)
 
 DETECTOR_FIELDS = tuple(FIELD_SPECS)
 # Where the detector runs is the deployment's choice, not a preset's: a preset switch keeps them.
@@ -111,19 +117,6 @@ def expand_request(params: list[Parameter], current_preset: str,
                            if name not in given]
 
 
-def check_buildable(config: DetectorConfig) -> None:
-    """
-    Check the cheap part of a build before a change is accepted.
-
-    The weights file must exist and the device be there; ConfigError with the reason otherwise.
-    """
-    if config.weights not in ('imagenet', 'random') and not Path(
-            config.weights).expanduser().is_file():
-        raise ConfigError(f'weights: file {config.weights!r} does not exist (use '
-                          "'imagenet', 'random' or an existing state-dict file)")
-    resolve_device(config.device)
-
-
 class GroupedParameterService(ParameterService):
     """
     The standard parameter services; SetParameters groups the detector parameters.
@@ -163,3 +156,87 @@ def detector_changes(params: list[Parameter]) -> dict[str, Any]:
     return {p.name: p.value for p in params if p.name in FIELD_SPECS}
 
 
+# -- the node's own parameters -------------------------------------------------------------------
+RELIABILITY = {'best_effort': ReliabilityPolicy.BEST_EFFORT,
+               'reliable': ReliabilityPolicy.RELIABLE}
+TRANSPORTS = ('raw', 'compressed')
+
+
+@dataclass(frozen=True)
+class NodeParameter:
+    """A parameter of the node itself (the detector's come from the core's field specs)."""
+
+    name: str
+    default: Any
+    description: str
+    dynamic: bool = False  # settable while running; the others are read-only
+    constraints: str = ''
+    check: Callable[[Any], bool] = lambda value: True  # noqa: E731 - valid value?
+
+
+NODE_PARAMETERS = (
+    NodeParameter('image_topics', ['image'],
+                  "Input image topics, one per camera; each camera's outputs are published in "
+                  "its input topic's namespace (image -> keypoints, left/image -> "
+                  'left/keypoints). A remapped input (-r image:=/cam/image_raw) takes its '
+                  'outputs along (/cam/keypoints).'),
+    NodeParameter('input_transport', 'raw',
+                  "'raw': sensor_msgs/Image on each topic; 'compressed': "
+                  'sensor_msgs/CompressedImage (jpeg/png) on <topic>/compressed, as '
+                  'image_transport publishes it.',
+                  constraints="'raw' or 'compressed'", check=lambda v: v in TRANSPORTS),
+    NodeParameter('input_reliability', 'best_effort',
+                  'QoS reliability of the image subscriptions (sensor-data style by default).',
+                  constraints="'best_effort' or 'reliable'", check=lambda v: v in RELIABILITY),
+    NodeParameter('input_depth', 1, 'QoS history depth of the image subscriptions.',
+                  constraints='>= 1', check=lambda v: v >= 1),
+    NodeParameter('output_reliability', 'reliable',
+                  'QoS reliability of the outputs (rviz2 subscribes reliably).',
+                  constraints="'best_effort' or 'reliable'", check=lambda v: v in RELIABILITY),
+    NodeParameter('output_depth', 5, 'QoS history depth of the outputs.', constraints='>= 1',
+                  check=lambda v: v >= 1),
+    NodeParameter('publish_saliency', True,
+                  'Publish the saliency map (built only while someone subscribes).', True),
+    NodeParameter('publish_debug_image', True,
+                  'Publish the source image with keypoints drawn (built only while someone '
+                  'subscribes).', True),
+    NodeParameter('colour_saliency', True,
+                  'Saliency as a turbo colour map (rgb8) instead of mono8.', True),
+    NodeParameter('normalized_keypoints', False,
+                  'Also publish keypoints_normalized: keypoints undistorted and normalised with '
+                  'the camera_info topic beside each image topic (x = (u - cx) / fx, ...).',
+                  constraints='needs <image namespace>/camera_info'),
+    NodeParameter('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.',
+                  constraints='> 0', check=lambda v: v > 0),
+    NodeParameter('descriptor_format', 'float32',
+                  'Descriptor payload of the features topic: float32, float16 (half the size) '
+                  'or uint8 (a quarter; codes q, value = (q - 128) / descriptor_scale).',
+                  constraints="'float32', 'float16' or 'uint8'",
+                  check=lambda v: str(v).strip().lower() in descriptor_codec.FORMATS),
+    NodeParameter('input_timeout', 3.0,
+                  'Seconds without images (or without output while images arrive) after '
+                  "which a camera's diagnostics turn WARN.",
+                  constraints='> 0', check=lambda v: v > 0),
+    NodeParameter('rejection_hold', 10.0,
+                  'Seconds a rejected frame keeps the diagnostics at WARN (and last_rejection '
+                  'set).', constraints='> 0', check=lambda v: v > 0),
+    NodeParameter('cpu_threads', 0,
+                  "Torch threads for detection on the CPU; 0 keeps torch's default (one per "
+                  'core). On a CPU shared with the camera driver and DDS, 1 keeps latency steady.',
+                  constraints='>= 0; process-wide, applied at start-up', check=lambda v: v >= 0),
+)
+
+
+# Node parameters that may change while running (on/off switches of the outputs).
+SWITCHES = frozenset(p.name for p in NODE_PARAMETERS if p.dynamic)
+
+
+def declare_node_parameters(node: Node) -> None:
+    """Declare NODE_PARAMETERS (read-only unless dynamic); ValueError naming a bad value."""
+    for p in NODE_PARAMETERS:
+        node.declare_parameter(p.name, p.default, ParameterDescriptor(
+            description=p.description, read_only=not p.dynamic,
+            additional_constraints=p.constraints))
+        value = node.get_parameter(p.name).value
+        if not p.check(value):
+            raise ValueError(f'{p.name}: allowed {p.constraints}; got {value!r}')

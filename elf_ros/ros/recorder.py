@@ -25,7 +25,7 @@ from sensor_msgs.msg import Image
 
 from elf_ros.formats.images import to_detector_image
 from elf_ros.msg import DescriptorArray, KeypointArray
-from elf_ros.ros.node import WITH_MESSAGE_INFO
+from elf_ros.ros.compat import WITH_MESSAGE_INFO
 
 
 def _stamp_s(header) -> float:

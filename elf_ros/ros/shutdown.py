@@ -17,10 +17,31 @@ import time
 from typing import Callable, Protocol
 
 import rclpy
-from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.signals import SignalHandlerOptions
 
 EXIT_DEADLINE_S = 1.5  # the docs promise < 2 s from the first signal to the exit
+DEFAULT_EXECUTOR = 'single'
+
+
+def make_executor() -> Executor:
+    """
+    Create the executor spinning elf_node (ELF_NODE_EXECUTOR: single or multi).
+
+    Every callback is short (parameters are built in the background), so one thread suffices
+    and costs less per message than the thread pool (docs/node.md has the measurements).
+    rclpy's experimental EventsExecutor is not offered: with these wheels it busy-spun at 100 %
+    CPU and never delivered a message.
+    """
+    kind = os.environ.get('ELF_NODE_EXECUTOR', DEFAULT_EXECUTOR)
+    if kind == 'multi':
+        return MultiThreadedExecutor(num_threads=3)
+    return SingleThreadedExecutor()
 
 
 class Stoppable(Protocol):

@@ -7,7 +7,7 @@ import yaml
 
 pytest.importorskip('elf_ros.msg', reason='needs the built messages (scripts/setup_env.sh)')
 from elf_ros.core import FIELD_SPECS, load_preset  # noqa: E402
-from elf_ros.ros.node import NODE_PARAMETERS  # noqa: E402
+from elf_ros.ros.params import NODE_PARAMETERS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 KNOWN = {'preset'} | set(FIELD_SPECS) | {p.name for p in NODE_PARAMETERS}

@@ -35,13 +35,13 @@ def test_configure_loads_activate_serves_cleanup_frees():
         probe.listen('keypoints')
         image_pub = probe.publisher('image')
         assert state(probe) == State.PRIMARY_STATE_UNCONFIGURED
-        assert node._detector is None and image_pub.get_subscription_count() == 0
+        assert node.slot.detector is None and image_pub.get_subscription_count() == 0
 
         # Parameters can change before configure; configure then uses them.
         assert probe.set_parameters({'max_keypoints': 4})[0].successful
         assert change(probe, Transition.TRANSITION_CONFIGURE)
         assert state(probe) == State.PRIMARY_STATE_INACTIVE
-        assert node._detector is not None and node._config.max_keypoints == 4
+        assert node.slot.detector is not None and node.slot.config.max_keypoints == 4
         assert image_pub.get_subscription_count() == 0  # inactive: takes no frames
 
         assert change(probe, Transition.TRANSITION_ACTIVATE)
@@ -51,11 +51,11 @@ def test_configure_loads_activate_serves_cleanup_frees():
 
         assert change(probe, Transition.TRANSITION_DEACTIVATE)
         probe.wait(lambda: image_pub.get_subscription_count() == 0, 10, 'unsubscribed')
-        assert node._detector is not None  # the model stays loaded while inactive
+        assert node.slot.detector is not None  # the model stays loaded while inactive
 
         assert change(probe, Transition.TRANSITION_CLEANUP)
         assert state(probe) == State.PRIMARY_STATE_UNCONFIGURED
-        assert node._detector is None and not node._cameras
+        assert node.slot.detector is None and not node._cameras
 
         # And round again (each output has exactly one publisher: cleanup freed them all),
         # then shut down from unconfigured.
@@ -66,7 +66,7 @@ def test_configure_loads_activate_serves_cleanup_frees():
         probe.handshake('image', 'keypoints')
         assert change(probe, Transition.TRANSITION_ACTIVE_SHUTDOWN)
         assert state(probe) == State.PRIMARY_STATE_FINALIZED
-        assert node._detector is None
+        assert node.slot.detector is None
     finally:
         harness.close()
 
@@ -78,6 +78,6 @@ def test_configure_fails_cleanly_when_the_model_cannot_be_built(tmp_path):
     try:
         assert not change(harness.probe, Transition.TRANSITION_CONFIGURE)
         assert state(harness.probe) == State.PRIMARY_STATE_UNCONFIGURED
-        assert harness.node._detector is None
+        assert harness.node.slot.detector is None
     finally:
         harness.close()

@@ -68,6 +68,26 @@ def test_saliency_and_debug_image_carry_the_source_header(running):
         assert msg.encoding == 'rgb8' and len(msg.data) == msg.step * msg.height
 
 
+def test_frame_timing_tells_where_each_frames_time_went(running):
+    """What the node benchmark reads: per frame, stamped with its header, ms values."""
+    probe = running.probe
+    probe.listen('frame_timing', DiagnosticArray)
+    probe.wait(lambda: running.node.count_subscribers('frame_timing') > 0, 10, 'frame_timing')
+    stamp = probe.send('image', frame(3, (200, 150)))
+    kps = probe.wait_for('keypoints', stamp)
+    timing = probe.wait_for('frame_timing', stamp)
+    (status,) = timing.status
+    values = {kv.key: float(kv.value) for kv in status.values}
+    assert status.name == running.node._cameras['image'].topics.input
+    assert status.message == f'{len(kps.keypoints)} keypoints'
+    assert set(values) == {'detect_ms', 'in_node_ms', 'waited_ms', 'publish_ms'}
+    assert all(v >= 0 for v in values.values())
+    # The frame's time in the node holds its wait, its detection and its publishing (each
+    # value rounded to 1 us).
+    parts = values['waited_ms'] + values['detect_ms'] + values['publish_ms']
+    assert values['in_node_ms'] >= parts - 0.005
+
+
 def test_bad_input_is_dropped_and_the_node_keeps_working(running):
     probe = running.probe
     refused = [
@@ -157,7 +177,7 @@ def test_two_cameras_get_separate_correct_outputs():
         xy_l, d_l = check_outputs(probe, s_left, 160, 120, 'left/', 'left_cam')
         xy_r, d_r = check_outputs(probe, s_right, 200, 150, '/right/', 'right_cam')
         # Each camera's result is the detector's result on that camera's own image.
-        ref_l, ref_r = harness.node._detector.detect([left, right])
+        ref_l, ref_r = harness.node.slot.detector.detect([left, right])
         np.testing.assert_allclose(xy_l, ref_l.keypoints, atol=1e-3)
         np.testing.assert_allclose(xy_r, ref_r.keypoints, atol=1e-3)
         np.testing.assert_allclose(d_l, ref_l.descriptors, atol=1e-4)
@@ -193,7 +213,7 @@ def test_runtime_parameters_change_output_and_bad_values_change_nothing():
         # A network change rebuilds the detector in the background: pool4 descriptors are 512-D.
         (result,) = probe.set_parameters({'description_layer': 'pool4'})
         assert result.successful, result.reason
-        assert harness.node._builder.wait_idle(60)
+        assert harness.node.slot.wait_idle(60)
         desc = probe.wait_for('descriptors', probe.send('image', image))
         assert desc.cols == 512 and desc.layer == 'pool4' and desc.rows == 5
     finally:

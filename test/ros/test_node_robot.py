@@ -59,7 +59,7 @@ def test_no_op_and_batched_parameter_changes_rebuild_at_most_once():
         results = probe.set_parameters(current)
         assert all(r.successful for r in results) and len(results) == len(names)
         assert time.monotonic() - start < 5.0  # no build in the call (builds take seconds)
-        assert node._builder.wait_idle(10) and node._builds == 1  # the start-up build only
+        assert node.slot.wait_idle(10) and node.slot.builds == 1  # the start-up build only
 
         # One request changing two network fields and a runtime one: answered at once (the
         # build runs in the background), one rebuild, all three applied; any order works:
@@ -71,8 +71,8 @@ def test_no_op_and_batched_parameter_changes_rebuild_at_most_once():
         answered = time.monotonic() - start
         assert all(r.successful for r in results), [r.reason for r in results]
         assert answered < 5.0, answered
-        assert node._builder.wait_idle(60)
-        assert node._builds == 2
+        assert node.slot.wait_idle(60)
+        assert node.slot.builds == 2
         image = frame(4)
         desc = probe.wait_for('descriptors', probe.send('image', image))
         assert (desc.backbone, desc.layer, desc.rows) == ('efficientnet_lite0', 'stage4', 3)
@@ -82,7 +82,7 @@ def test_no_op_and_batched_parameter_changes_rebuild_at_most_once():
         # value wins either way.
         for value in ('stage2', 'stage3', 'stage4', 'stage3'):
             assert probe.set_parameters({'description_layer': value})[0].successful
-        assert node._builder.wait_idle(60) and 3 <= node._builds <= 6
+        assert node.slot.wait_idle(60) and 3 <= node.slot.builds <= 6
         desc = probe.wait_for('descriptors', probe.send('image', image))
         assert desc.layer == 'stage3'
     finally:
@@ -100,11 +100,11 @@ def test_failed_rebuild_keeps_the_detector_and_reverts_the_parameters(tmp_path):
         # The file exists, so the request is accepted; the build fails in the background.
         (result,) = probe.set_parameters({'weights': str(bad)})
         assert result.successful, result.reason
-        assert node._builder.wait_idle(60)
+        assert node.slot.wait_idle(60)
         assert probe.get_parameters(['weights']) == ['random']
         desc = probe.wait_for('descriptors', probe.send('image', frame(1)))
         assert desc.backbone == 'vgg16' and desc.layer == 'conv3_1'
-        assert node._builds == 2  # tried once, then nothing more
+        assert node.slot.builds == 2  # tried once, then nothing more
     finally:
         harness.close()
 
@@ -123,18 +123,18 @@ def test_preset_and_backbone_switch_at_runtime():
         assert probe.get_parameters(['preset', 'max_keypoints', 'input_width', 'input_height',
                                      'weights', 'device']) == [
             'random', 500, 320, 240, 'random', 'auto']
-        assert node._builder.wait_idle(60)
-        assert (node._config.input_width, node._config.max_keypoints) == (320, 500)
+        assert node.slot.wait_idle(60)
+        assert (node.slot.config.input_width, node.slot.config.max_keypoints) == (320, 500)
 
         # Backbone alone (the "unknown layer 'stem' for vgg16" the other way round):
         # the new backbone's default layers are taken.
         (result,) = probe.set_parameters({'backbone': 'efficientnet_lite0'})
         assert result.successful, result.reason
         assert probe.get_parameters(['detection_layer', 'description_layer']) == ['', '']
-        assert node._builder.wait_idle(60)
+        assert node.slot.wait_idle(60)
         desc = probe.wait_for('descriptors', probe.send('image', frame(2)))
         assert desc.backbone == 'efficientnet_lite0'
-        assert desc.layer == node._detector.backbone.description_layer
+        assert desc.layer == node.slot.detector.backbone.description_layer
 
         (result,) = probe.set_parameters({'preset': 'resnet9000'})
         assert not result.successful and 'preset' in result.reason
@@ -189,7 +189,7 @@ def test_a_frame_the_detector_refuses_is_reported_once_with_the_reason():
         probe, node = harness.probe, harness.node
         tiny = frame(3, (3, 2))
         try:
-            node._detector.detect([tiny])
+            node.slot.detector.detect([tiny])
         except ValueError:
             pass
         else:
@@ -232,7 +232,7 @@ def test_compressed_input_is_decoded_like_opencv():
             got = probe.wait_for('keypoints', probe.send('image/compressed', msg=msg))
             decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(msg.data, np.uint8),
                                                 cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            (ref,) = node._detector.detect([decoded])
+            (ref,) = node.slot.detector.detect([decoded])
             xy, _ = keypoints_from_msg(got)
             assert (got.image_width, got.image_height) == (200, 150)
             np.testing.assert_allclose(xy, ref.keypoints, atol=1e-3)
@@ -301,7 +301,7 @@ def test_descriptors_of_a_rebuilt_detector_match_a_fresh_one():
         probe.listen('keypoints')
         probe.handshake('image', 'keypoints')
         assert probe.set_parameters({'description_layer': 'pool4', 'nms_radius': 4})[0].successful
-        assert node._builder.wait_idle(60)
+        assert node.slot.wait_idle(60)
         image = frame(7)
         stamp = probe.send('image', image)
         desc = descriptors_from_msg(probe.wait_for('descriptors', stamp))
