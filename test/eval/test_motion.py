@@ -6,12 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from elf_ros.core.pose import (
-    direction_error_deg,
-    estimate_relative_pose,
-    rotation_error_deg,
-)
+from elf_ros.core import direction_error_deg, estimate_relative_pose, rotation_error_deg
 from elf_ros.eval import motion
+from elf_ros.eval.motion import cli as motion_cli
 from elf_ros.eval.sequences import (
     load_sequence,
     quaternion_matrix,
@@ -136,7 +133,7 @@ def test_failure_rule():
 
 def test_small_real_run(shared_data: Path, tmp_path: Path):
     out = tmp_path / 'motion'
-    code = motion.main(['--sequence', str(shared_data / 'kitti_seq1'), '--sequence',
+    code = motion_cli.main(['--sequence', str(shared_data / 'kitti_seq1'), '--sequence',
                         str(shared_data / 'tum_fr2_desk_seq'), '--methods', 'sift,orb',
                         '--limit', '7', '--gaps', '1,5', '--out', str(out)])
     assert code == 0

@@ -1,0 +1,72 @@
+"""Summaries of relative-pose runs: per-gap medians and failures, rows, the SIFT target."""
+from __future__ import annotations
+
+import numpy as np
+
+from elf_ros.eval.methods import ELF_PREFIX
+from elf_ros.eval.motion.runner import PairResult, Run
+
+
+def summarise(pairs: list[PairResult]) -> dict[str, float]:
+    """Median errors, inliers and failure share over a gap's pairs (failures included)."""
+    if not pairs:
+        return {}
+    rot = np.array([p.rotation_error for p in pairs])
+    tra = np.array([p.translation_error for p in pairs])
+    # A pair without a pose counts as 180 deg: the median must not hide failures.
+    return {
+        'pairs': len(pairs),
+        'failed': int(sum(p.failed for p in pairs)),
+        'failure_pct': 100.0 * sum(p.failed for p in pairs) / len(pairs),
+        'median_rotation_error_deg': float(np.median(np.nan_to_num(rot, nan=180.0))),
+        'median_translation_error_deg': float(np.median(np.nan_to_num(tra, nan=180.0))),
+        'median_inliers': float(np.median([p.inliers for p in pairs])),
+        'median_matches': float(np.median([p.matches for p in pairs])),
+        'pose_ms': 1e3 * float(np.mean([p.seconds for p in pairs])),
+    }
+
+
+def table_rows(runs: list[Run]) -> list[dict]:
+    rows = []
+    for run in runs:
+        for k, pairs in sorted(run.pairs.items()):
+            rows.append({'sequence': run.sequence, 'k': k, 'method': run.method,
+                         'weights': run.weights, 'keypoints': run.keypoints,
+                         'extract_ms': 1e3 * run.extract_seconds, **summarise(pairs)})
+    return rows
+
+
+def verdicts(rows: list[dict], gaps: tuple[int, ...] = (1, 5)) -> tuple[str | None, list[str]]:
+    """
+    Pick ELF's best preset (fewest failures, then lowest median rotation error); compare.
+
+    Only plain presets compete: a hybrid with SIFT descriptors is not ELF's own matching.
+    """
+    elf = sorted({r['method'] for r in rows
+                  if r['method'].startswith(ELF_PREFIX) and '+' not in r['method']})
+    if not elf or not any(r['method'] == 'sift' for r in rows):
+        return None, ['needs an ELF preset and SIFT in the run']
+
+    def total(method: str) -> tuple[float, float]:
+        mine = [r for r in rows if r['method'] == method and r['k'] in gaps]
+        return (sum(r['failed'] for r in mine),
+                sum(r['median_rotation_error_deg'] for r in mine))
+
+    best = min(elf, key=total)
+    lines = []
+    for seq in dict.fromkeys(r['sequence'] for r in rows):
+        for k in gaps:
+            e = next((r for r in rows if (r['sequence'], r['k'], r['method']) == (seq, k, best)),
+                     None)
+            s = next((r for r in rows
+                      if (r['sequence'], r['k'], r['method']) == (seq, k, 'sift')), None)
+            if e is None or s is None:
+                continue
+            ok = (e['failed'] <= s['failed']
+                  and e['median_rotation_error_deg'] <= s['median_rotation_error_deg'])
+            lines.append(
+                f"{'MET' if ok else 'NOT MET'}: {seq} k={k}: {best} fails {e['failed']}/"
+                f"{e['pairs']} (SIFT {s['failed']}/{s['pairs']}), median rotation error "
+                f"{e['median_rotation_error_deg']:.2f}° "
+                f"(SIFT {s['median_rotation_error_deg']:.2f}°)")
+    return best, lines
