@@ -12,7 +12,7 @@ demo: setup
 	$(RUN) scripts/demo.sh $(ARGS)
 
 bench: setup
-	$(RUN) python -m elf_ros.core.benchmark $(ARGS)
+	$(RUN) python -m elf_ros.bench $(ARGS)
 
 eval: setup
 	$(RUN) python -m elf_ros.eval $(ARGS)

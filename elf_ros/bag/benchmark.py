@@ -18,32 +18,21 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 
 import cv2
 import torch
 
 from elf_ros.bag.pack import pack_folder, read_folder
 from elf_ros.bag.process import process_bag, ProcessOptions
-from elf_ros.core import ElfDetector, load_preset, WeightsError
+from elf_ros.core import call_times, ElfDetector, load_preset, WeightsError
 
 DEFAULT_FRAMES = Path(__file__).resolve().parents[3] / 'shared/data/kitti_seq1/image_l'
 
 
-def time_detector(detector: ElfDetector, frames: list, batch: int) -> float:
-    """Wall seconds of detect() over all frames in batches (CUDA synchronised by detect)."""
-    t0 = time.perf_counter()
+def detect_all(detector: ElfDetector, frames: list, batch: int) -> None:
+    """detect() over all frames in batches (CUDA synchronised by detect)."""
     for i in range(0, len(frames), batch):
         detector.detect(frames[i:i + batch])
-    return time.perf_counter() - t0
-
-
-def time_sift(frames: list) -> float:
-    sift = cv2.SIFT_create(nfeatures=500)
-    t0 = time.perf_counter()
-    for f in frames:
-        sift.detectAndCompute(f, None)
-    return time.perf_counter() - t0
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -69,16 +58,18 @@ def run(args: argparse.Namespace) -> dict:
                     limit=args.limit)
         options = ProcessOptions(batch=args.batch, storage=args.storage, overwrite=True,
                                  outputs=tuple(args.outputs), progress=False)
-        time_detector(detector, frames[:args.batch], args.batch)  # warm-up (and CUDA graphs)
-        det_s, bag_s, bag_det_s, sift_s = [], [], [], []
-        summary = None
-        for _ in range(args.repeats):
-            det_s.append(time_detector(detector, frames, args.batch))
-            t0 = time.perf_counter()
-            summary = process_bag(src, work / 'output', detector, options)
-            bag_s.append(time.perf_counter() - t0)
-            bag_det_s.append(summary.detector_seconds)
-            sift_s.append(time_sift(frames))
+        detect_all(detector, frames[:args.batch], args.batch)  # warm-up (and CUDA graphs)
+        sift = cv2.SIFT_create(nfeatures=500)
+        summaries = []
+
+        def run_bag() -> None:
+            summaries.append(process_bag(src, work / 'output', detector, options))
+
+        det_s, bag_s, sift_s = call_times([
+            lambda: detect_all(detector, frames, args.batch), run_bag,
+            lambda: [sift.detectAndCompute(f, None) for f in frames]], args.repeats)
+        bag_det_s = [s.detector_seconds for s in summaries]
+        summary = summaries[-1]
         size = sum(p.stat().st_size for p in (work / 'output').iterdir())
     finally:
         shutil.rmtree(work, ignore_errors=True)

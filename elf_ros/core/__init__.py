@@ -25,6 +25,7 @@ from elf_ros.core.pose import (
     rotation_error_deg,
 )
 from elf_ros.core.presets import DEFAULT_PRESET, load_preset, PRESETS
+from elf_ros.core.timing import call_times, median_ms
 from elf_ros.core.weights import WeightsError
 
 __all__ = [
@@ -39,4 +40,6 @@ __all__ = [
     # geometry
     'MIN_POINTS', 'RelativePose', 'direction_error_deg', 'estimate_relative_pose',
     'rotation_error_deg',
+    # benchmarks
+    'call_times', 'median_ms',
 ]

@@ -1,8 +1,9 @@
 """
 Benchmark: ms per frame of ELF presets, the bare network part, and OpenCV SIFT/ORB in one run.
 
-``python -m elf_ros.core.benchmark [--presets vgg19 efficientnet_lite1] [--device cuda --half]``
-prints a table and optionally writes JSON (``--json PATH``). "full" is ``detect()`` from uint8
+The measurements; the command line is elf_ros.bench.cli (``elf-bench``, ``python -m
+elf_ros.bench [--presets vgg19 efficientnet_lite1] [--device cuda --half]``), which prints the
+table and optionally writes JSON (``--json PATH``). "full" is ``detect()`` from uint8
 frames on the host to results on the host; "bare" is only the forward pass to both layers plus
 the input gradient of the detection layer (the part no post-processing can avoid), so
 full / bare shows the post-processing overhead. When ImageNet weights are not available the
@@ -10,15 +11,12 @@ preset runs with random weights of the same architecture (same cost) and says so
 """
 from __future__ import annotations
 
-import argparse
-import json
+from collections.abc import Mapping
 import os
 from pathlib import Path
 import platform
-import statistics
 import sys
-import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import cv2
 import numpy as np
@@ -26,19 +24,31 @@ import torch
 
 from elf_ros.core import ElfDetector, load_preset, PRESETS, WeightsError
 from elf_ros.core.saliency import shift_image
-
-SHARED = Path(__file__).resolve().parents[2].parent / 'shared'
-DEFAULT_PHOTO = SHARED / 'data/oxford_graf/img1.png'
-# Offline stand-in for torchvision's VGG-19 (same cost up to conv3_1): the normalised file.
-DEFAULT_WEIGHTS = {'vgg19': SHARED / 'weights/vgg19_normalised_conv3_1/vgg_normalised_conv3_1.pth'}
+from elf_ros.core.timing import median_ms, no_sync
 
 
-def bench_frame(width: int, height: int, photo: str | None) -> tuple[np.ndarray, str]:
-    """Return an RGB frame of the benchmark size: a photo when present, else seeded texture."""
-    path = Path(photo) if photo else DEFAULT_PHOTO
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+class Settings(Protocol):
+    """What a benchmark run needs (the command line's parsed arguments)."""
+
+    presets: list[str]
+    width: int
+    height: int
+    batch: int
+    repeats: int
+    warmup: int
+    device: str
+    half: bool
+    no_cuda_graphs: bool
+    threads: int
+    image: str | None
+    profile: bool
+
+
+def bench_frame(width: int, height: int, photo: str | Path | None) -> tuple[np.ndarray, str]:
+    """Return an RGB frame of the benchmark size: the photo when readable, else seeded texture."""
+    img = cv2.imread(str(photo), cv2.IMREAD_COLOR) if photo else None
     if img is not None:
-        return cv2.cvtColor(cv2.resize(img, (width, height)), cv2.COLOR_BGR2RGB), str(path)
+        return cv2.cvtColor(cv2.resize(img, (width, height)), cv2.COLOR_BGR2RGB), str(photo)
     rng = np.random.default_rng(0)
     acc = np.zeros((height, width, 3), np.float32)
     for scale in (4, 16, 64):
@@ -46,32 +56,6 @@ def bench_frame(width: int, height: int, photo: str | None) -> tuple[np.ndarray,
         acc += cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
     acc = (acc - acc.min()) / (acc.max() - acc.min()) * 255
     return acc.astype(np.uint8), 'synthetic texture'
-
-
-def _no_sync() -> None:
-    """CPU work is done when the call returns."""
-
-
-def time_ms(fns: list[Callable[[], Any]], repeats: int, warmup: int,
-            sync: Callable[[], None]) -> list[float]:
-    """
-    Median wall time in ms of each fn after warm-up (sync makes GPU work count).
-
-    The functions are timed interleaved, so a burst of load from other processes hits all of
-    them alike and their ratios stay meaningful on a shared machine.
-    """
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    sync()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, acc in zip(fns, times, strict=True):
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            acc.append((time.perf_counter() - t0) * 1000)
-    return [statistics.median(t) for t in times]
 
 
 def bare_fn(det: ElfDetector, frames: list[np.ndarray]) -> Callable[[], Any]:
@@ -112,16 +96,20 @@ def opencv_fn(kind: str, frames: list[np.ndarray]) -> Callable[[], Any]:
     return lambda: [det.detectAndCompute(g, None) for g in grays]
 
 
-def build(preset: str, args: argparse.Namespace) -> tuple[ElfDetector, str]:
-    """Build a preset at the benchmark size; fall back to random weights if needed."""
+def build(preset: str, args: Settings,
+          weight_files: Mapping[str, str | Path] = {}) -> tuple[ElfDetector, str]:  # noqa: B006
+    """
+    Build a preset at the benchmark size; fall back to a local file or random weights.
+
+    `weight_files` maps a preset or backbone name to a local weights file, used when the
+    published weights are not available here.
+    """
     overrides = dict(device=args.device, half_precision=args.half, input_width=args.width,
                      input_height=args.height, cuda_graphs=not args.no_cuda_graphs)
     try:
         return ElfDetector(load_preset(preset, **overrides)), load_preset(preset).weights
     except WeightsError as exc:
-        files = {**DEFAULT_WEIGHTS, **dict(w.split('=', 1) for w in getattr(args, 'weights', ())
-                                           if '=' in w)}
-        local = files.get(preset) or files.get(PRESETS[preset]['backbone'])
+        local = weight_files.get(preset) or weight_files.get(PRESETS[preset]['backbone'])
         if local and Path(local).is_file():
             print(f'# {preset}: {exc.args[0].split(".")[0]}; timing with {local}',
                   file=sys.stderr)
@@ -132,7 +120,9 @@ def build(preset: str, args: argparse.Namespace) -> tuple[ElfDetector, str]:
         return ElfDetector(load_preset(preset, weights='random', **overrides)), 'random*'
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: Settings,
+        weight_files: Mapping[str, str | Path] = {}) -> dict[str, Any]:  # noqa: B006
+    """Time every preset of `args` and OpenCV SIFT/ORB; one row per method."""
     if args.threads:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
@@ -141,10 +131,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     device = 'cpu'
     for preset in args.presets:
-        det, weights = build(preset, args)
+        det, weights = build(preset, args, weight_files)
         device = str(det.device)
-        sync = torch.cuda.synchronize if det.device.type == 'cuda' else _no_sync
-        full, bare = time_ms([lambda d=det: d.detect(frames), bare_fn(det, frames)],
+        sync = torch.cuda.synchronize if det.device.type == 'cuda' else no_sync
+        full, bare = median_ms([lambda d=det: d.detect(frames), bare_fn(det, frames)],
                              args.repeats, args.warmup, sync)
         n = len(det.detect(frames)[0])
         if args.profile:
@@ -158,7 +148,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          keypoints=n, shift_averaging=c.shift_averaging))
         del det
     for kind in ('sift', 'orb'):
-        (ms,) = time_ms([opencv_fn(kind, frames)], args.repeats, args.warmup, _no_sync)
+        (ms,) = median_ms([opencv_fn(kind, frames)], args.repeats, args.warmup)
         rows.append(dict(method=f'opencv-{kind}', weights='-', layers='-', precision='-',
                          full_ms=ms / args.batch, bare_ms=None,
                          keypoints=len(opencv_fn(kind, [frame])()[0][0]), shift_averaging=None))
@@ -196,39 +186,3 @@ def format_table(result: dict[str, Any]) -> str:
             f"| {r['full_ms']:.2f} | {r['fps']:.1f} | {bare} | {ratio} | {r['over_sift']:.2f} "
             f"| {r['over_orb']:.2f} | {r['keypoints']} |")
     return '\n'.join(lines)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    p.add_argument('--presets', nargs='+',
-                   default=['vgg19', 'efficientnet_lite1', 'efficientnet_lite0'],
-                   choices=sorted(PRESETS))
-    p.add_argument('--weights', nargs='*', default=[], metavar='NAME=PATH',
-                   help='local weights file for a preset or backbone when its published '
-                   'weights are not available (default: vgg19 = the shared normalised file)')
-    p.add_argument('--width', type=int, default=640)
-    p.add_argument('--height', type=int, default=480)
-    p.add_argument('--batch', type=int, default=1)
-    p.add_argument('--repeats', type=int, default=10)
-    p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N'")
-    p.add_argument('--half', action='store_true', help='float16 network on CUDA')
-    p.add_argument('--no-cuda-graphs', action='store_true', help='run CUDA eagerly (no graphs)')
-    p.add_argument('--threads', type=int, default=0, help='torch/OpenCV CPU threads (0 = keep)')
-    p.add_argument('--image', default=None, help='photo to time on (default: Oxford graf)')
-    p.add_argument('--json', default=None, help='also write the result as JSON here')
-    p.add_argument('--profile', action='store_true', help='print an operator profile per preset')
-    return p.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = run(args)
-    print(format_table(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

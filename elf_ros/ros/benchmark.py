@@ -34,7 +34,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 import torch
 
-from elf_ros.core import ElfDetector, FIELD_SPECS, load_preset
+from elf_ros.core import call_times, ElfDetector, FIELD_SPECS, load_preset
 from elf_ros.formats.images import image_from_rgb, to_detector_image
 from elf_ros.msg import DescriptorArray, KeypointArray
 from elf_ros.ros import messages
@@ -119,12 +119,13 @@ def time_detector(preset: str, overrides: dict, frames: list[np.ndarray], repeat
     detector = ElfDetector(load_preset(preset, **overrides))
     for frame in frames[:3]:  # warm-up (first calls pick kernels)
         detector.detect([frame])
-    times, counts = [], []
-    for i in range(repeats):
-        start = time.perf_counter()
-        (result,) = detector.detect([frames[i % len(frames)]])
-        times.append(time.perf_counter() - start)
+    counts = []
+
+    def detect_next() -> None:
+        (result,) = detector.detect([frames[len(counts) % len(frames)]])
         counts.append(len(result))
+
+    (times,) = call_times([detect_next], repeats)
     return {'p50_ms': _ms(times, 50), 'keypoints': float(np.mean(counts)),
             'descriptor_dim': detector.descriptor_dim, 'device': str(detector.device)}
 
@@ -163,12 +164,7 @@ def time_ros_work(frame: np.ndarray, keypoints: int = 500, dim: int = 256,
     out = {}
     for name, fn in (('convert_image', convert), ('build_messages', build),
                      ('serialise_outputs', serialise), ('deserialise_outputs', deserialise)):
-        fn()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
+        (times,) = call_times([fn], repeats, warmup=1)
         out[name + '_ms'] = _ms(times, 50)
     return out
 

@@ -9,27 +9,23 @@ rclpy would put on the wire (rclpy.serialization).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from typing import Callable
 
 import numpy as np
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
-from elf_ros.core.descriptor_codec import FORMATS
+from elf_ros.core import descriptor_codec, median_ms
 from elf_ros.ros import messages
 
+FORMATS = descriptor_codec.FORMATS
 
-def median_ms(build: Callable[[], object], repeats: int) -> tuple[float, object]:
-    msg = build()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        msg = build()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times), msg
+
+def build_ms(build: Callable[[], object], repeats: int) -> tuple[float, object]:
+    """Median ms of `build` (after one warm-up call) and a message it built."""
+    (ms,) = median_ms([build], repeats, warmup=1)
+    return ms, build()
 
 
 def measure(n: int, dim: int, repeats: int, rng: np.random.Generator) -> list[str]:
@@ -46,14 +42,14 @@ def measure(n: int, dim: int, repeats: int, rng: np.random.Generator) -> list[st
     def pair() -> tuple:
         return keypoints(), messages.descriptor_array(header, desc, 'vgg16', 'pool3')
 
-    base_ms, (kpa, dea) = median_ms(pair, repeats)
-    kp_ms, _ = median_ms(keypoints, repeats)
+    base_ms, (kpa, dea) = build_ms(pair, repeats)
+    kp_ms, _ = build_ms(keypoints, repeats)
     kp_size = len(serialize_message(kpa))
     rows = [f'| {n} | KeypointArray alone | {kp_ms:.3f} | {kp_ms / base_ms:.2f} | {kp_size} |',
             f'| {n} | KeypointArray + DescriptorArray | {base_ms:.3f} | 1.00 | '
             f'{kp_size + len(serialize_message(dea))} |']
     for fmt in FORMATS:
-        ms, msg = median_ms(lambda fmt=fmt: messages.features(
+        ms, msg = build_ms(lambda fmt=fmt: messages.features(
             header, 640, 480, xy, scores, desc, 'vgg16', 'pool3', fmt), repeats)
         rows.append(f'| {n} | Features {fmt} | {ms:.3f} | {ms / base_ms:.2f} | '
                     f'{len(serialize_message(msg))} |')

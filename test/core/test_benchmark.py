@@ -1,7 +1,7 @@
 """The benchmark command runs and reports every method with its ratios (no timing asserted)."""
 import json
 
-from elf_ros.core import benchmark
+from elf_ros.bench import cli as benchmark
 
 
 def test_benchmark_command_prints_table_and_writes_json(tmp_path, capsys):
