@@ -64,11 +64,14 @@ def _terminate(signum, frame) -> None:
 
 
 def _process(args: argparse.Namespace) -> int:
-    from elf_ros.bag.params import make_config, parse_override
+    from elf_ros.bag.params import make_config
     from elf_ros.bag.process import preflight, process_bag, ProcessOptions
-    from elf_ros.core import ElfDetector
+    from elf_ros.core import ConfigError, ElfDetector, parse_assignments
 
-    overrides = dict(parse_override(text) for text in args.param)
+    try:
+        overrides = parse_assignments(args.param)
+    except ConfigError as err:
+        raise ConfigError(f'--param: {err}') from None
     if args.device:
         overrides['device'] = args.device
     config, ignored = make_config(args.preset, args.params_file, overrides)

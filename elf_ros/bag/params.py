@@ -13,8 +13,7 @@ from typing import Any
 
 import yaml
 
-from elf_ros.core import ConfigError, DetectorConfig, FIELD_SPECS, load_preset
-from elf_ros.core.presets import DEFAULT_PRESET
+from elf_ros.core import ConfigError, DEFAULT_PRESET, DetectorConfig, FIELD_SPECS, load_preset
 
 
 def read_params_file(path: Path) -> dict[str, Any]:
@@ -60,16 +59,3 @@ def make_config(preset: str | None = None, params_file: Path | None = None,
     config = load_preset(str(name))
     # ROS double parameters may be written as integers in YAML (e.g. `noise_blur_sigma: 4`).
     return config.replace(**fields).validate(), ignored
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """`name=value` (value parsed as a YAML scalar) for a detector field; ConfigError otherwise."""
-    name, sep, value = text.partition('=')
-    name = name.strip()
-    if not sep or not name:
-        raise ConfigError(f'--param expects NAME=VALUE, got {text!r}')
-    if name not in FIELD_SPECS:
-        raise ConfigError(f'--param: unknown detector field {name!r}; allowed: '
-                          + ', '.join(FIELD_SPECS))
-    parsed = yaml.safe_load(value) if value.strip() else ''
-    return name, '' if parsed is None else parsed

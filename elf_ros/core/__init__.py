@@ -13,7 +13,18 @@ os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
 
 # ruff: noqa: E402 - the imports below must follow the environment default above
 from elf_ros.core import descriptor_codec
-from elf_ros.core.config import ConfigError, DetectorConfig, FIELD_SPECS, FieldSpec, RUNTIME_FIELDS
+from elf_ros.core.config import (
+    ConfigError,
+    DetectorConfig,
+    FIELD_KINDS,
+    FIELD_SPECS,
+    FieldSpec,
+    parse_assignment,
+    parse_assignments,
+    parse_field,
+    parse_typed,
+    RUNTIME_FIELDS,
+)
 from elf_ros.core.detector import detect_each, ElfDetector, ElfResult, resolve_device
 from elf_ros.core.matching import match_batch, match_descriptors, Matches
 from elf_ros.core.opencv_descriptors import OPENCV_DESCRIPTORS, opencv_descriptors
@@ -30,8 +41,9 @@ from elf_ros.core.weights import WeightsError
 
 __all__ = [
     # configuration
-    'ConfigError', 'DEFAULT_PRESET', 'DetectorConfig', 'FIELD_SPECS', 'FieldSpec', 'PRESETS',
-    'RUNTIME_FIELDS', 'load_preset',
+    'ConfigError', 'DEFAULT_PRESET', 'DetectorConfig', 'FIELD_KINDS', 'FIELD_SPECS', 'FieldSpec',
+    'PRESETS', 'RUNTIME_FIELDS', 'load_preset', 'parse_assignment', 'parse_assignments',
+    'parse_field', 'parse_typed',
     # detection
     'ElfDetector', 'ElfResult', 'WeightsError', 'detect_each', 'resolve_device',
     # descriptors

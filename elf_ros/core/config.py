@@ -181,6 +181,60 @@ FIELD_SPECS: dict[str, FieldSpec] = {
 FIELD_TYPES: dict[str, type] = {
     'bool': bool, 'int': int, 'float': float, 'str': str}
 RUNTIME_FIELDS = frozenset(n for n, s in FIELD_SPECS.items() if s.runtime)
+# The Python type of each field (bool, int, float or str), from the dataclass.
+FIELD_KINDS: dict[str, type] = {
+    f.name: FIELD_TYPES[f.type if isinstance(f.type, str) else f.type.__name__]
+    for f in fields(DetectorConfig)}
+_TRUE = ('true', 'yes', 'on', '1')
+_FALSE = ('false', 'no', 'off', '0')
+
+
+def parse_typed(name: str, text: str, kind: type) -> Any:
+    """
+    Read command-line text as a value of `kind` (bool, int, float or str) for `name`.
+
+    Booleans accept true/false, yes/no, on/off, 1/0 (any case) and nothing else, so a typo is
+    an error rather than a silent False. ConfigError naming `name` and the accepted values.
+    """
+    value = text.strip()
+    if kind is bool:
+        if value.lower() in _TRUE + _FALSE:
+            return value.lower() in _TRUE
+        raise ConfigError(f'{name}: expected true or false (or yes/no, on/off, 1/0), '
+                          f'got {text!r}')
+    if kind is str:
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f'{name}: expected {kind.__name__}, got {text!r}') from None
+
+
+def parse_field(name: str, text: str) -> Any:
+    """
+    Typed value of detector field `name` from text, checked against its choices and range.
+
+    ConfigError naming the field and the accepted values (or, for an unknown name, the fields).
+    """
+    if name not in FIELD_SPECS:
+        raise ConfigError(f'unknown detector field {name!r}; allowed: ' + ', '.join(FIELD_SPECS))
+    value = parse_typed(name, text, FIELD_KINDS[name])
+    _check_field(name, value, FIELD_KINDS[name])
+    return value
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """`NAME=VALUE` of a detector field, typed (see parse_field); ConfigError otherwise."""
+    name, sep, value = text.partition('=')
+    name = name.strip()
+    if not sep or not name:
+        raise ConfigError(f'expected NAME=VALUE, got {text!r}')
+    return name, parse_field(name, value)
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """Typed detector-config changes from ['nms_radius=4', 'subpixel=true', ...]."""
+    return dict(parse_assignment(item) for item in items)
 
 
 def _check_field(name: str, value: Any, type_name: Any) -> None:

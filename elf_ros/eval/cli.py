@@ -19,9 +19,10 @@ from typing import Any, Iterable
 import cv2
 import numpy as np
 
+from elf_ros.core import parse_assignments
 from elf_ros.eval import datasets as ds
 from elf_ros.eval.geometry import Size
-from elf_ros.eval.methods import ELF_PREFIX, expand_methods, method_names, parse_elf_overrides
+from elf_ros.eval.methods import ELF_PREFIX, expand_methods, method_names
 from elf_ros.eval.metrics import PIXEL_THRESHOLD
 from elf_ros.eval.plots import bars_per_sequence, draw_matches, sweep_curves
 from elf_ros.eval.report import breakdown, write_reports
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     unique_names(datasets)
     specs = expand_methods(args.methods.split(','))
     try:
-        overrides = parse_elf_overrides(args.elf_set) if args.elf_set else {}
+        overrides = parse_assignments(args.elf_set)
     except (ValueError, ImportError) as exc:
         raise SystemExit(f'--elf-set: {exc}') from exc
     statuses = prepare_methods(specs, max_keypoints=args.max_keypoints, device=args.device,

@@ -17,10 +17,11 @@ import sys
 
 import numpy as np
 
-from elf_ros.core.descriptor_codec import FORMATS, round_trip
+from elf_ros.core import descriptor_codec as codec
+from elf_ros.core import parse_assignments
 from elf_ros.eval import datasets as ds
 from elf_ros.eval.features import Features
-from elf_ros.eval.methods import build_method, parse_elf_overrides
+from elf_ros.eval.methods import build_method
 from elf_ros.eval.metrics import evaluate_pair
 
 BYTES_PER_VALUE = {'float32': 4, 'float16': 2, 'uint8': 1}
@@ -29,16 +30,16 @@ BYTES_PER_VALUE = {'float32': 4, 'float16': 2, 'uint8': 1}
 def score_formats(dataset: ds.Dataset, method, limit: int = 0) -> dict[str, dict[str, float]]:
     """Mean MS / MNN-MS / correct matches per format over the dataset's pairs."""
     sums: dict[str, dict[str, list[float]]] = {f: {'ms': [], 'mnn_ms': [], 'correct': []}
-                                               for f in FORMATS}
+                                               for f in codec.FORMATS}
     dims = []
     for n, pair in enumerate(dataset):
         if limit and n >= limit:
             break
         f1, f2 = method.extract([pair.image1, pair.image2])
         dims.append(f1.descriptors.shape[1])
-        for fmt in FORMATS:
-            g1 = Features(f1.keypoints, round_trip(f1.descriptors, fmt), f1.scores)
-            g2 = Features(f2.keypoints, round_trip(f2.descriptors, fmt), f2.scores)
+        for fmt in codec.FORMATS:
+            g1 = Features(f1.keypoints, codec.round_trip(f1.descriptors, fmt), f1.scores)
+            g2 = Features(f2.keypoints, codec.round_trip(f2.descriptors, fmt), f2.scores)
             s = evaluate_pair(g1, g2, pair.homography, pair.size1, pair.size2)
             sums[fmt]['ms'].append(100 * s.matching_score)
             sums[fmt]['mnn_ms'].append(100 * s.mnn_matching_score)
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for spec in args.methods.split(','):
         method = build_method(spec.strip(), args.max_keypoints,
-                              elf_overrides=parse_elf_overrides(args.elf_set))
+                              elf_overrides=parse_assignments(args.elf_set))
         results[method.name] = score_formats(dataset, method, args.limit)
         for fmt, r in results[method.name].items():
             lines.append(f"| {method.name} | {fmt} | {r['descriptor_bytes_per_keypoint']} | "

@@ -209,30 +209,6 @@ def weights_for(preset: str, weights: dict[str, str]) -> str | None:
     return weights.get(str(fields.get('backbone', '')).lower())
 
 
-def parse_elf_overrides(items: list[str]) -> dict[str, object]:
-    """
-    Turn ['nms_radius=4', 'input_width=0'] into typed detector-config changes.
-
-    Each value takes the type of the field's default, so typos fail here with the allowed names
-    instead of deep inside the detector.
-    """
-    from elf_ros.core import ConfigError, DetectorConfig
-
-    defaults = DetectorConfig()
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, text = item.partition('=')
-        key = key.strip()
-        if not sep or not hasattr(defaults, key):
-            raise ConfigError(f'expected FIELD=VALUE with a detector config field, got {item!r}')
-        default = getattr(defaults, key)
-        if isinstance(default, bool):
-            out[key] = text.strip().lower() in ('1', 'true', 'yes', 'on')
-        else:
-            out[key] = type(default)(text.strip())
-    return out
-
-
 def build_method(spec: str, max_keypoints: int = 500, device: str = 'auto',
                  weights: dict[str, str] | None = None,
                  elf_overrides: dict[str, object] | None = None) -> Method:

@@ -34,7 +34,15 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 import torch
 
-from elf_ros.core import call_times, ElfDetector, FIELD_SPECS, load_preset
+from elf_ros.core import (
+    call_times,
+    ConfigError,
+    ElfDetector,
+    FIELD_SPECS,
+    load_preset,
+    parse_field,
+    parse_typed,
+)
 from elf_ros.formats.images import image_from_rgb, to_detector_image
 from elf_ros.msg import DescriptorArray, KeypointArray
 from elf_ros.ros import messages
@@ -391,28 +399,24 @@ NODE_SETTINGS = {p.name: type(p.default) for p in NODE_PARAMETERS}
 
 
 def parse_setting(item: str) -> tuple[str, object]:
-    """NAME=VALUE of a node or detector parameter, typed; ValueError listing valid names."""
+    """
+    NAME=VALUE of a node or detector parameter, typed by the core's parser.
+
+    ConfigError (a ValueError) naming the parameter and its accepted values; an unknown name
+    lists the valid ones.
+    """
     key, sep, value = item.partition('=')
     key = key.strip()
-    if key in NODE_SETTINGS:
-        kind = NODE_SETTINGS[key]
-    elif key in FIELD_SPECS:
-        kind = type(getattr(load_preset('random'), key))
-    else:
-        raise ValueError(f'unknown parameter {key!r}; valid names: '
-                         + ', '.join(sorted({*NODE_SETTINGS, *FIELD_SPECS})))
+    if key not in NODE_SETTINGS and key not in FIELD_SPECS:
+        raise ConfigError(f'unknown parameter {key!r}; valid names: '
+                          + ', '.join(sorted({*NODE_SETTINGS, *FIELD_SPECS})))
     if not sep:
-        raise ValueError('expected NAME=VALUE')
-    if kind is list:
-        raise ValueError(f'{key} is a list; not settable here')
-    if kind is bool:
-        if value.lower() not in ('true', 'false'):
-            raise ValueError(f'{key}: expected true or false, got {value!r}')
-        return key, value.lower() == 'true'
-    try:
-        return key, kind(value)
-    except ValueError:
-        raise ValueError(f'{key}: expected {kind.__name__}, got {value!r}') from None
+        raise ConfigError('expected NAME=VALUE')
+    if key in FIELD_SPECS:
+        return key, parse_field(key, value)
+    if NODE_SETTINGS[key] is list:
+        raise ConfigError(f'{key} is a list; not settable here')
+    return key, parse_typed(key, value, NODE_SETTINGS[key])
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

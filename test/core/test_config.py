@@ -1,4 +1,6 @@
 """Configuration: validation names the bad field and the allowed values; presets; metadata."""
+import re
+
 import pytest
 
 from elf_ros.core import (
@@ -77,3 +79,38 @@ def test_presets_are_valid_and_overridable():
     assert c.max_keypoints == 100
     with pytest.raises(ConfigError, match='preset'):
         load_preset('superpoint')
+
+
+# -- the one NAME=VALUE parser (elf-bag --param, elf-eval/elf-motion --elf-set, benchmarks) --
+def test_every_field_parses_its_own_default_back():
+    from elf_ros.core import FIELD_KINDS, parse_assignment
+    defaults = DetectorConfig()
+    for name, kind in FIELD_KINDS.items():
+        value = getattr(defaults, name)
+        text = str(value).lower() if kind is bool else str(value)
+        assert parse_assignment(f'{name}={text}') == (name, value), name
+        assert type(parse_assignment(f'{name}={text}')[1]) is kind, name
+
+
+def test_values_take_the_field_type():
+    from elf_ros.core import parse_assignments
+    assert parse_assignments(['nms_radius=4', 'threshold_blur_sigma=2', 'subpixel=Yes',
+                              'half_precision=0', 'weights= model.pth']) == {
+        'nms_radius': 4, 'threshold_blur_sigma': 2.0, 'subpixel': True,
+        'half_precision': False, 'weights': 'model.pth'}
+
+
+@pytest.mark.parametrize('text, message', [
+    ('subpixel=flase', 'subpixel: expected true or false'),   # no longer silently False
+    ('nms_radius=4.5', "nms_radius: expected int, got '4.5'"),
+    ('threshold_scale=high', 'threshold_scale: expected float'),
+    ('nms_radius=-1', 'nms_radius: allowed 0 .. 200'),
+    ('preprocessing=raw', "preprocessing: allowed 'auto', 'standardize', 'imagenet'"),
+    ('no_such_field=1', "unknown detector field 'no_such_field'; allowed: backbone, "),
+    ('nms_radius', 'expected NAME=VALUE'),
+    ('=4', 'expected NAME=VALUE'),
+])
+def test_bad_assignments_name_the_field_and_the_accepted_values(text, message):
+    from elf_ros.core import parse_assignment
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_assignment(text)

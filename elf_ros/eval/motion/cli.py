@@ -13,13 +13,12 @@ import json
 from pathlib import Path
 import sys
 
-from elf_ros.core import PRESETS
+from elf_ros.core import ConfigError, parse_assignments, PRESETS
 from elf_ros.eval.methods import (
     build_method,
     ELF_PREFIX,
     Method,
     MethodUnavailableError,
-    parse_elf_overrides,
 )
 from elf_ros.eval.motion.plots import write_plots
 from elf_ros.eval.motion.report import markdown
@@ -73,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     except (SequenceError, OSError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    overrides = {**NATIVE, **parse_elf_overrides(args.elf_set)}
+    try:
+        overrides = {**NATIVE, **parse_assignments(args.elf_set)}
+    except ConfigError as err:
+        print(f'error: --elf-set: {err}', file=sys.stderr)
+        return 2
     weights = dict(item.split('=', 1) for item in args.weights)
     methods: list[Method] = []
     unavailable: dict[str, str] = {}
