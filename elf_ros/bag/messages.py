@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from elf_ros.bag.typestore import DESCRIPTOR_ARRAY, FEATURES, KEYPOINT_ARRAY
-from elf_ros.core import ElfResult
-from elf_ros.core.descriptor_codec import decode, encode, FORMATS
+from elf_ros.core import descriptor_codec, ElfResult
 
-DESCRIPTOR_FORMATS = FORMATS  # the node's descriptor_format values, one codec for both
+DESCRIPTOR_FORMATS = descriptor_codec.FORMATS  # the node's values, one codec for both
 
 
 def features_msg(store, header, width: int, height: int, result: ElfResult, backbone: str,
@@ -21,9 +20,8 @@ def features_msg(store, header, width: int, height: int, result: ElfResult, back
     """elf_ros/msg/Features of one image, descriptors packed by the node's codec."""
     cls = store.types[FEATURES]
     desc = np.ascontiguousarray(result.descriptors, dtype=np.float32)
-    payload, scale = encode(desc, descriptor_format)
-    code = {'float32': cls.FLOAT32, 'float16': cls.FLOAT16, 'uint8': cls.UINT8}[
-        descriptor_format.strip().lower()]
+    payload, scale = descriptor_codec.encode(desc, descriptor_format)
+    code = descriptor_codec.format_code(descriptor_format)
     empty_floats, empty_bytes = np.zeros(0, np.float32), np.zeros(0, np.uint8)
     floats = desc.reshape(-1) if code == cls.FLOAT32 else empty_floats
     raw = empty_bytes if code == cls.FLOAT32 else np.frombuffer(payload, np.uint8)
@@ -56,9 +54,4 @@ def descriptor_array_msg(store, header, result: ElfResult, backbone: str, layer:
 
 def features_descriptors(msg) -> np.ndarray:
     """(N, D) float32 descriptors of a Features message, whatever its descriptor format."""
-    n, d = len(msg.scores), int(msg.descriptor_length)
-    if msg.descriptor_format == msg.FLOAT32:
-        return np.asarray(msg.descriptors, np.float32).reshape(n, d)
-    fmt = 'float16' if msg.descriptor_format == msg.FLOAT16 else 'uint8'
-    return decode(np.asarray(msg.descriptor_bytes, np.uint8), fmt, n, d,
-                  float(msg.descriptor_scale))
+    return descriptor_codec.decode_features(msg)

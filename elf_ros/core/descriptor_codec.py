@@ -15,7 +15,10 @@ import numpy as np
 import torch
 
 FORMATS = ('float32', 'float16', 'uint8')
-FORMAT_CODES = {'float32': 0, 'float16': 1, 'uint8': 2}  # Features.msg constants
+# The one table from format names to Features.msg's descriptor_format constants (FLOAT32 = 0,
+# FLOAT16 = 1, UINT8 = 2; test/package checks it against msg/Features.msg).
+FORMAT_CODES = {'float32': 0, 'float16': 1, 'uint8': 2}
+FORMAT_NAMES = {code: name for name, code in FORMAT_CODES.items()}
 UINT8_ZERO = 128
 UINT8_RANGE = 127  # largest |code - 128| the scale maps max|v| to
 
@@ -26,6 +29,20 @@ def check_format(name: str) -> str:
     if key not in FORMATS:
         raise ValueError(f'descriptor_format: allowed {", ".join(FORMATS)}; got {name!r}')
     return key
+
+
+def format_code(name: str) -> int:
+    """Features.msg descriptor_format code of a format name; ValueError naming the allowed."""
+    return FORMAT_CODES[check_format(name)]
+
+
+def format_name(code: int) -> str:
+    """Format name of a Features.msg descriptor_format code; ValueError for an unknown code."""
+    try:
+        return FORMAT_NAMES[int(code)]
+    except KeyError:
+        raise ValueError(f'unknown descriptor_format {code}; known: ' + ', '.join(
+            f'{c} ({n})' for c, n in FORMAT_NAMES.items())) from None
 
 
 def uint8_scale(descriptors: np.ndarray) -> float:
@@ -65,6 +82,19 @@ def decode(payload: bytes | memoryview | np.ndarray, fmt: str, rows: int, cols: 
     if scale <= 0:
         raise ValueError(f'uint8 descriptors need a positive descriptor_scale, got {scale}')
     return (values - UINT8_ZERO) / np.float32(scale)
+
+
+def decode_features(msg) -> np.ndarray:
+    """
+    (N, D) float32 descriptors of a Features message (rclpy's or rosbags', read by field name).
+
+    float16 payloads are widened, uint8 codes dequantised; an unknown format code is a
+    ValueError, never guessed.
+    """
+    fmt = format_name(msg.descriptor_format)
+    payload = msg.descriptors if fmt == 'float32' else msg.descriptor_bytes
+    return decode(payload, fmt, len(msg.scores), int(msg.descriptor_length),
+                  float(msg.descriptor_scale))
 
 
 def round_trip(descriptors: np.ndarray, fmt: str) -> np.ndarray:

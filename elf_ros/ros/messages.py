@@ -72,7 +72,7 @@ def features(header, width: int, height: int, keypoints: np.ndarray, scores: np.
     msg.backbone = backbone
     msg.layer = layer
     msg.descriptor_length = int(desc.shape[1]) if desc.ndim == 2 else 0
-    msg.descriptor_format = descriptor_codec.FORMAT_CODES[fmt]
+    msg.descriptor_format = descriptor_codec.format_code(fmt)
     payload, scale = descriptor_codec.encode(desc, fmt)
     if fmt == 'float32':
         data = array.array('f')
@@ -94,15 +94,7 @@ def features_from_msg(msg: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """
     keypoints = np.frombuffer(msg.keypoints, dtype=np.float32).reshape(-1, 2)
     scores = np.frombuffer(msg.scores, dtype=np.float32)
-    rows, cols = len(scores), int(msg.descriptor_length)
-    names = {code: name for name, code in descriptor_codec.FORMAT_CODES.items()}
-    if msg.descriptor_format not in names:
-        raise ValueError(f'unknown descriptor_format {msg.descriptor_format}')
-    fmt = names[msg.descriptor_format]
-    payload = msg.descriptors if fmt == 'float32' else msg.descriptor_bytes
-    descriptors = descriptor_codec.decode(payload, fmt, rows, cols,
-                                          float(msg.descriptor_scale))
-    return keypoints.copy(), scores.copy(), descriptors
+    return keypoints.copy(), scores.copy(), descriptor_codec.decode_features(msg)
 
 
 def descriptors_from_msg(msg: DescriptorArray) -> np.ndarray:
