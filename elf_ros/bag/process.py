@@ -30,8 +30,7 @@ from elf_ros.bag.messages import descriptor_array_msg, features_msg, keypoint_ar
 from elf_ros.bag.naming import OUTPUT_KINDS, output_topics
 from elf_ros.bag.reader import BagError, ImageTopic, iter_messages, open_bag, select_topics
 from elf_ros.bag.typestore import DESCRIPTOR_ARRAY, elf_typestore, FEATURES, KEYPOINT_ARRAY
-from elf_ros.core import ElfDetector
-from elf_ros.core.detector import detect_each
+from elf_ros.core import detect_each, ElfDetector
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 BAG_VERSION = 8  # readable by Jazzy and Kilted; carries type hashes and custom_data

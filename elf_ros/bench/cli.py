@@ -13,8 +13,7 @@ import json
 from pathlib import Path
 import sys
 
-from elf_ros.core import PRESETS
-from elf_ros.core.benchmark import format_table, run
+from elf_ros.core import benchmark, PRESETS
 
 SHARED = Path(__file__).resolve().parents[2].parent / 'shared'
 DEFAULT_PHOTO = SHARED / 'data/oxford_graf/img1.png'
@@ -54,8 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     files = {**DEFAULT_WEIGHTS, **dict(w.split('=', 1) for w in args.weights if '=' in w)}
-    result = run(args, files)
-    print(format_table(result))
+    result = benchmark.run(args, files)
+    print(benchmark.format_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0

@@ -22,9 +22,11 @@ import cv2
 import numpy as np
 import torch
 
-from elf_ros.core import ElfDetector, load_preset, PRESETS, WeightsError
+from elf_ros.core.detector import ElfDetector
+from elf_ros.core.presets import load_preset, PRESETS
 from elf_ros.core.saliency import shift_image
 from elf_ros.core.timing import median_ms, no_sync
+from elf_ros.core.weights import WeightsError
 
 
 class Settings(Protocol):

@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from elf_ros.core.opencv_descriptors import OPENCV_DESCRIPTORS, opencv_descriptors
+from elf_ros.core import OPENCV_DESCRIPTORS, opencv_descriptors
 from elf_ros.eval.features import Features
 
 # name -> (OpenCV class, constructor arguments given max_keypoints). OpenCV 5 moved AKAZE, KAZE

@@ -17,7 +17,7 @@ import math
 import cv2
 import numpy as np
 
-from elf_ros.core.matching import match_descriptors
+from elf_ros.core import match_descriptors
 from elf_ros.eval.features import descriptor_distances, Features
 from elf_ros.eval.geometry import corner_error, inside, Size, warp_points
 

@@ -32,8 +32,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from elf_ros.core.matching import match_descriptors
-from elf_ros.core.pose import estimate_relative_pose, MIN_POINTS
+from elf_ros.core import estimate_relative_pose, match_descriptors, MIN_POINTS
 from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
