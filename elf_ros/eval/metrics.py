@@ -11,7 +11,7 @@ min(N1, N2), so a detector that keeps few points is not penalised there.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 import math
 
 import cv2
@@ -24,6 +24,7 @@ from elf_ros.eval.geometry import corner_error, inside, Size, warp_points
 PIXEL_THRESHOLD = 5.0
 RANSAC_THRESHOLD = 3.0
 CORNER_THRESHOLDS = (1.0, 3.0, 5.0)
+LOCALISATION_THRESHOLD = 1.0
 
 
 def greedy_match(cost: np.ndarray, threshold: float = math.inf) -> np.ndarray:
@@ -91,20 +92,33 @@ class PairScores:
     ms_matches: int = 0        # |M ∩ M_d|, the numerator of the matching score
     mnn_matches: int = 0       # MNN matches among the kept keypoints
     mnn_correct: int = 0       # ... of which within the pixel threshold under the true H
+    # Localisation: how far the correct MNN matches land from the truth (px in image 2).
+    mnn_within_1px: int = 0    # correct matches within LOCALISATION_THRESHOLD
+    mnn_error_median: float = math.nan   # median error of the correct matches (nan: none)
+    # Every correct match's error, for medians pooled over pairs; not written to JSON.
+    correct_errors: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False,
+                                       compare=False)
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name != 'correct_errors'}
 
 
 def mnn_correspondences(f1: Features, f2: Features, h: np.ndarray,
                         pixel_threshold: float = PIXEL_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
     """MNN descriptor matches of two keypoint sets and whether each lands within the threshold."""
+    matches, err = mnn_errors(f1, f2, h)
+    return matches, err <= pixel_threshold
+
+
+def mnn_errors(f1: Features, f2: Features, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MNN matches (K, 2) and each one's distance (K,) in image 2 from H(its image-1 point)."""
     matches = mutual_nearest(f1, f2)
     if len(matches) == 0:
-        return matches, np.zeros(0, bool)
+        return matches, np.zeros(0)
     err = np.linalg.norm(warp_points(h, f1.keypoints[matches[:, 0]])
                          - f2.keypoints[matches[:, 1]], axis=1)
-    return matches, err <= pixel_threshold
+    return matches, err
 
 
 def estimate_homography(f1: Features, f2: Features, matches: np.ndarray,
@@ -138,8 +152,14 @@ def evaluate_pair(f1: Features, f2: Features, h: np.ndarray, size1: Size, size2:
     scores.ms_matches = sum(tuple(p) in geo_set for p in by_descriptor.tolist())
     scores.matching_score = scores.ms_matches / denom
 
-    mnn, correct = mnn_correspondences(c1, c2, h, pixel_threshold)
+    mnn, err = mnn_errors(c1, c2, h)
+    correct = err <= pixel_threshold
     scores.mnn_matches, scores.mnn_correct = len(mnn), int(correct.sum())
+    scores.correct_errors = err[correct]
+    scores.mnn_within_1px = int((scores.correct_errors <= LOCALISATION_THRESHOLD).sum())
+    if scores.mnn_correct:
+        # Rounded to 1e-6 px: equal homographies give equal records, whatever the scale of H.
+        scores.mnn_error_median = round(float(np.median(scores.correct_errors)), 6)
     scores.mnn_matching_score = scores.mnn_correct / denom
     scores.mnn_precision = scores.mnn_correct / len(mnn) if len(mnn) else 0.0
 

@@ -10,9 +10,9 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from elf_ros.eval.groups import CHANGE_GROUPS, OTHER, SCOPE_RULES, scopes_of
-from elf_ros.eval.metrics import CORNER_THRESHOLDS
+from elf_ros.eval.metrics import CORNER_THRESHOLDS, LOCALISATION_THRESHOLD, PairScores
 from elf_ros.eval.runner import Evaluation, PairRecord
-from elf_ros.eval.scoreboard import scoreboard_markdown
+from elf_ros.eval.scoreboard import loc_cells, scoreboard_markdown
 from elf_ros.eval.targets import check_targets
 
 COLUMNS = ('rep', 'ms', 'mnn_ms', 'mnn_prec') + tuple(f'h_acc_{t:g}px' for t in CORNER_THRESHOLDS)
@@ -49,10 +49,25 @@ def summarise(records: list[PairRecord]) -> dict[str, float]:
     out['mnn_prec'] = 100 * float(np.mean([x.mnn_precision for x in s]))
     for t in CORNER_THRESHOLDS:
         out[f'h_acc_{t:g}px'] = 100 * float(np.mean([x.homography_error <= t for x in s]))
+    out.update(localisation(s))
     out['keypoints'] = float(np.mean([(x.detected1 + x.detected2) / 2 for x in s]))
     out['ms_per_image'] = 1000 * float(np.mean([r.seconds_per_image for r in records]))
     out['failed'] = sum(bool(r.error) for r in records)
     return out
+
+
+def localisation(scores: list[PairScores]) -> dict[str, float]:
+    """
+    Where the correct MNN matches land, pooled over pairs (every correct match weighs the same).
+
+    `loc_median_px`: median distance in image 2 from the true position; `loc_within_1px`: percent
+    of them within 1 px (metrics.LOCALISATION_THRESHOLD). nan when no pair had a correct match.
+    """
+    errors = np.concatenate([np.asarray(x.correct_errors, np.float64) for x in scores])
+    if errors.size == 0:
+        return {'loc_median_px': math.nan, 'loc_within_1px': math.nan}
+    return {'loc_median_px': float(np.median(errors)),
+            'loc_within_1px': 100 * float(np.mean(errors <= LOCALISATION_THRESHOLD))}
 
 
 def group(records: Iterable[PairRecord],
@@ -80,6 +95,7 @@ def breakdown(evaluation: Evaluation, dataset: str,
 
 def _fmt(value: float) -> str:
     return f'{value:.1f}'
+
 
 
 def methods_json(evaluation: Evaluation) -> list[dict[str, Any]]:
@@ -139,12 +155,12 @@ def markdown(evaluation: Evaluation) -> str:
         n_pairs = max((v['pairs'] for v in rows.values()), default=0)
         lines += [f'### {dataset} ({n_pairs} pair{"" if n_pairs == 1 else "s"})', '',
                   '| method | weights | correct/pair | rep % | MS % | MNN-MS % | MNN prec % '
-                  f'| H acc ≤{accs} px % | kp/img | ms/img |',
-                  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+                  f'| H acc ≤{accs} px % | median px | ≤1 px % | kp/img | ms/img |',
+                  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
         skipped = [m for m in evaluation.methods if not m.available]
         for status in evaluation.methods:
             if not status.available:
-                lines.append(f'| {status.name} | not run (see below) | | | | | | | | |')
+                lines.append(f'| {status.name} | not run (see below) | | | | | | | | | | |')
                 continue
             s = rows.get(status.name)
             if not s:
@@ -153,7 +169,8 @@ def markdown(evaluation: Evaluation) -> str:
             failed = f' ({s["failed"]} failed)' if s['failed'] else ''
             lines.append(f'| {status.name}{failed} | {status.weights} | {s["correct"]:.0f} | '
                          f'{_fmt(s["rep"])} | {_fmt(s["ms"])} | {_fmt(s["mnn_ms"])} | '
-                         f'{_fmt(s["mnn_prec"])} | {acc} | {s["keypoints"]:.0f} | '
+                         f'{_fmt(s["mnn_prec"])} | {acc} | {loc_cells(s)} | '
+                         f'{s["keypoints"]:.0f} | '
                          f'{s["ms_per_image"]:.0f} |')
         if skipped:
             lines += ['', 'Not run:', *(f'- {m.name}: {m.note}' for m in skipped)]

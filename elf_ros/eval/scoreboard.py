@@ -58,6 +58,11 @@ def _acc(s: dict[str, float]) -> str:
     return '/'.join(f'{s[f"h_acc_{t:g}px"]:.0f}' for t in CORNER_THRESHOLDS)
 
 
+def loc_cells(s: dict[str, Any]) -> str:
+    """'1.20 | 50': median px and % within 1 px of the correct matches ('-' when unknown)."""
+    return f'{_num(s.get("loc_median_px"), 2)} | {_num(s.get("loc_within_1px"), 0)}'
+
+
 def ran_methods(data: dict[str, Any]) -> list[str]:
     return [m['name'] for m in data.get('methods', []) if m.get('available')]
 
@@ -115,6 +120,35 @@ def vs_sift_table(data: dict[str, Any]) -> list[str]:
     return [*lines, '']
 
 
+def localisation_table(data: dict[str, Any]) -> list[str]:
+    """
+    Where each method's correct matches land, per group and over all pairs (issue 16).
+
+    Cell: median px error of the correct MNN matches · % of them within 1 px · H acc ≤1 px %.
+    Pooled over the group's correct matches, so a pair with many matches weighs more.
+    """
+    groups = data.get('groups', {})
+    names = group_order(list(groups))
+    overall = data.get('overall', {})
+    if not names:
+        return []
+    lines = ['#### Localisation of the correct matches', '',
+             'Cell: median px error of the correct MNN matches · % of them within 1 px · '
+             'H acc ≤1 px %.', '',
+             '| method | ' + ' | '.join(names) + ' | all pairs |',
+             '|---|' + '---:|' * (len(names) + 1)]
+
+    def cell(s: dict[str, Any] | None) -> str:
+        if not s:
+            return '-'
+        return (f'{_num(s.get("loc_median_px"), 2)} · {_num(s.get("loc_within_1px"), 0)} · '
+                f'{_num(s.get("h_acc_1px"), 0)}')
+    for method in ran_methods(data):
+        cells = [cell(groups[g]['methods'].get(method)) for g in names]
+        lines.append(f'| {method} | ' + ' | '.join([*cells, cell(overall.get(method))]) + ' |')
+    return [*lines, '']
+
+
 def targets_table(rows: list[dict[str, Any]]) -> list[str]:
     """List the targets of issue 8 with pass/fail; methods that did not run say so."""
     if not rows:
@@ -157,12 +191,13 @@ def run_line(data: dict[str, Any]) -> str:
 
 
 def scoreboard_markdown(data: dict[str, Any], with_run_line: bool = True) -> str:
-    """Render the full scoreboard: group tables, ELF vs SIFT, the targets, what did not run."""
+    """Render the scoreboard: groups, ELF vs SIFT, localisation, targets, what did not run."""
     if 'groups' not in data:
         data = {**data, 'groups': {}}
     rows = data.get('targets') or check_targets(data)
     lines = [run_line(data), ''] if with_run_line else []
-    lines += [*group_tables(data), *vs_sift_table(data), *targets_table(rows), *not_run(data)]
+    lines += [*group_tables(data), *vs_sift_table(data), *localisation_table(data),
+              *targets_table(rows), *not_run(data)]
     return '\n'.join(lines).rstrip() + '\n'
 
 
@@ -174,7 +209,11 @@ def paper_numbers(method: str) -> str:
 
 
 def summary_markdown(data: dict[str, Any]) -> str:
-    """README's first look: correct matches per group, rep/MS, H acc, the paper beside ours."""
+    """
+    README's first look: correct matches per group, rep/MS, H acc, localisation, the paper.
+
+    Localisation = where the correct matches land: median px and % within 1 px (pooled).
+    """
     groups = data.get('groups', {})
     names = group_order(list(groups))
     overall = data.get('overall', {})
@@ -184,8 +223,8 @@ def summary_markdown(data: dict[str, Any]) -> str:
              f'{protocol(data)}; `make scoreboard` rewrites this table, per-group tables with '
              'the spread: docs/evaluation.md.', '',
              f'| method | correct matches/pair: {" / ".join(names)} | rep % / MS % '
-             '| H acc ≤3 px % | kp/img | paper, HPatches: rep / MS |',
-             '|---|---:|---:|---:|---:|---|']
+             '| H acc ≤1/3 px % | median px | ≤1 px % | kp/img | paper, HPatches: rep / MS |',
+             '|---|---:|---:|---:|---:|---:|---:|---|']
     for method in ran_methods(data):
         s = overall.get(method)
         if not s:
@@ -193,7 +232,8 @@ def summary_markdown(data: dict[str, Any]) -> str:
         per = ' / '.join(f'{groups[g]["methods"][method]["correct"]:.0f}'
                          if method in groups[g]['methods'] else '-' for g in names)
         lines.append(f'| {method} | {per} | {s["rep"]:.1f} / {s["ms"]:.1f} | '
-                     f'{s["h_acc_3px"]:.0f} | {s["keypoints"]:.0f} | {paper_numbers(method)} |')
+                     f'{s["h_acc_1px"]:.0f}/{s["h_acc_3px"]:.0f} | {loc_cells(s)} | '
+                     f'{s["keypoints"]:.0f} | {paper_numbers(method)} |')
     skipped = [m['name'] for m in data.get('methods', []) if not m.get('available')]
     rows = data.get('targets') or check_targets(data)
     verdicts = [r['verdict'] for r in rows]

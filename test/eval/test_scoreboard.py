@@ -1,6 +1,7 @@
 """The scoreboard: spread over pairs, targets against SIFT, and the Markdown blocks rewritten."""
 import json
 
+import numpy as np
 import pytest
 
 from elf_ros.eval.metrics import PairScores
@@ -119,9 +120,11 @@ def test_blocks_are_rewritten_in_place_and_deterministically():
         assert line in full
     summary = summary_markdown(data)
     assert summary in out
-    assert '| sift | 100 / 100 / - | 60.0 / 20.0 | 80 | 500 | SIFT 54.5 / 26.1 |' in summary
-    assert '| elf-vgg19 | 140 / 120 / 300 | 60.0 / 20.0 | 80 | 500 | ELF-VGG 63.8 / 51.8 |' \
+    # H acc ≤1/3 px, then median px and % within 1 px ('-': the rows carry no localisation).
+    assert '| sift | 100 / 100 / - | 60.0 / 20.0 | 0/80 | - | - | 500 | SIFT 54.5 / 26.1 |' \
         in summary
+    assert ('| elf-vgg19 | 140 / 120 / 300 | 60.0 / 20.0 | 0/80 | - | - | 500 | '
+            'ELF-VGG 63.8 / 51.8 |') in summary
     assert '640x480, top 500, 5 px, code abc123' in summary
 
 
@@ -154,3 +157,38 @@ def test_evaluation_refuses_docs_without_a_block_before_running(tmp_path):
         eval_main(['--dataset', 'synthetic:skimage', '--docs', str(plain), '--quiet',
                    '--out', str(tmp_path / 'out')])
     assert not (tmp_path / 'out').exists()
+
+
+def test_localisation_is_pooled_over_correct_matches_and_checked_against_its_target():
+    near, far = np.array([0.2, 0.4, 0.9]), np.array([1.5, 2.0, 2.5, 3.0, 4.0])
+    records = [PairRecord('oxford', 'graf', f'1-{k}', None, 'sift',
+                          PairScores(mnn_correct=len(e), correct_errors=e), 0.01,
+                          group='viewpoint') for k, e in enumerate((near, far))]
+    s = summarise(records)
+    pooled = np.concatenate((near, far))                 # 8 errors: the pair of 5 weighs more
+    assert s['loc_median_px'] == pytest.approx(np.median(pooled)) == pytest.approx(1.75)
+    assert s['loc_within_1px'] == pytest.approx(100 * 3 / 8)
+    nothing = PairRecord('oxford', 'graf', '1-2', None, 'sift', PairScores(), 0.01)
+    assert np.isnan(summarise([nothing])['loc_median_px'])
+
+    data = board()
+    lite = 'elf-efficientnet_lite1'
+    data['overall'][lite] = {**row(), 'loc_median_px': 0.95, 'loc_within_1px': 58.0}
+    data['overall']['sift'] = {**row(), 'loc_median_px': 0.79, 'loc_within_1px': 77.0}
+    data['groups']['viewpoint']['methods'][lite].update(loc_median_px=1.2, loc_within_1px=40.0)
+    rows = {(r['method'], r.get('measure')): r for r in check_targets(data)
+            if r['target'].startswith('localisation')}
+    assert rows[(lite, 'loc_median_px')]['verdict'] == 'pass'        # 0.95 <= 1.0
+    assert rows[(lite, 'loc_median_px')]['required'] == '≤ 1'
+    assert rows[(lite, 'loc_within_1px')]['verdict'] == 'fail'       # 58 < 60
+    assert rows[(lite, 'loc_within_1px')]['scope'] == 'all'
+    data['overall'][lite]['loc_median_px'] = float('nan')            # no correct match at all
+    verdicts = {r.get('measure'): r['verdict'] for r in check_targets(data)
+                if r['target'].startswith('localisation')}
+    assert verdicts['loc_median_px'] == 'no data'
+
+    board_text = scoreboard_markdown(data)
+    assert '#### Localisation of the correct matches' in board_text
+    # '-' where a row has no localisation (or no row at all: SIFT has no photometric row here).
+    assert f'| {lite} | 1.20 · 40 · 0 | - · - · 0 | - · - · 0 | - · 58 · 0 |' in board_text
+    assert '| sift | - · - · 0 | - · - · 0 | - | 0.79 · 77 · 0 |' in board_text
