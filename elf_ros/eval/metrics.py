@@ -11,7 +11,7 @@ min(N1, N2), so a detector that keeps few points is not penalised there.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass
 import math
 
 import cv2
@@ -95,13 +95,9 @@ class PairScores:
     # Localisation: how far the correct MNN matches land from the truth (px in image 2).
     mnn_within_1px: int = 0    # correct matches within LOCALISATION_THRESHOLD
     mnn_error_median: float = math.nan   # median error of the correct matches (nan: none)
-    # Every correct match's error, for medians pooled over pairs; not written to JSON.
-    correct_errors: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False,
-                                       compare=False)
 
     def as_dict(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name != 'correct_errors'}
+        return asdict(self)
 
 
 def mnn_correspondences(f1: Features, f2: Features, h: np.ndarray,
@@ -155,11 +151,10 @@ def evaluate_pair(f1: Features, f2: Features, h: np.ndarray, size1: Size, size2:
     mnn, err = mnn_errors(c1, c2, h)
     correct = err <= pixel_threshold
     scores.mnn_matches, scores.mnn_correct = len(mnn), int(correct.sum())
-    scores.correct_errors = err[correct]
-    scores.mnn_within_1px = int((scores.correct_errors <= LOCALISATION_THRESHOLD).sum())
+    scores.mnn_within_1px = int((err[correct] <= LOCALISATION_THRESHOLD).sum())
     if scores.mnn_correct:
         # Rounded to 1e-6 px: equal homographies give equal records, whatever the scale of H.
-        scores.mnn_error_median = round(float(np.median(scores.correct_errors)), 6)
+        scores.mnn_error_median = round(float(np.median(err[correct])), 6)
     scores.mnn_matching_score = scores.mnn_correct / denom
     scores.mnn_precision = scores.mnn_correct / len(mnn) if len(mnn) else 0.0
 

@@ -160,14 +160,15 @@ def test_evaluation_refuses_docs_without_a_block_before_running(tmp_path):
 
 
 def test_localisation_is_pooled_over_correct_matches_and_checked_against_its_target():
-    near, far = np.array([0.2, 0.4, 0.9]), np.array([1.5, 2.0, 2.5, 3.0, 4.0])
+    # Per pair: (correct matches, of which within 1 px, their median error); a pair without
+    # correct matches has no median and is left out of the median over pairs.
+    pairs = [(3, 3, 0.4), (5, 0, 2.5), (10, 6, 0.9), (0, 0, float('nan'))]
     records = [PairRecord('oxford', 'graf', f'1-{k}', None, 'sift',
-                          PairScores(mnn_correct=len(e), correct_errors=e), 0.01,
-                          group='viewpoint') for k, e in enumerate((near, far))]
+                          PairScores(mnn_correct=c, mnn_within_1px=n, mnn_error_median=m), 0.01,
+                          group='viewpoint') for k, (c, n, m) in enumerate(pairs)]
     s = summarise(records)
-    pooled = np.concatenate((near, far))                 # 8 errors: the pair of 5 weighs more
-    assert s['loc_median_px'] == pytest.approx(np.median(pooled)) == pytest.approx(1.75)
-    assert s['loc_within_1px'] == pytest.approx(100 * 3 / 8)
+    assert s['loc_median_px'] == pytest.approx(np.median([0.4, 2.5, 0.9]))   # 0.9
+    assert s['loc_within_1px'] == pytest.approx(100 * 9 / 18)     # pooled over the matches
     nothing = PairRecord('oxford', 'graf', '1-2', None, 'sift', PairScores(), 0.01)
     assert np.isnan(summarise([nothing])['loc_median_px'])
 
