@@ -18,6 +18,7 @@ from elf_ros.core.registry import (
 )
 
 PREPROCESSING = ('auto', 'standardize', 'imagenet')
+NMS_MODES = ('greedy', 'float')
 _DEVICE_RE = re.compile(r'^(auto|cpu|cuda|cuda:\d+)$')
 
 
@@ -117,6 +118,18 @@ class DetectorConfig:
         False, 'Refine keypoints to sub-pixel positions by a parabola fit of the float (not '
         'quantised) saliency, and score them from it; NMS and threshold stay as in the paper.',
         runtime=True)
+    nms_mode: str = _f(
+        'greedy', "'greedy': the paper's greedy NMS on the 8-bit map (iterated rounds); 'float' "
+        '(needs subpixel): one max-pool pass on the float noise-blurred map, a point kept when it '
+        'is the maximum of its window; fewer keypoints in dense clusters, no rounds, faster.',
+        choices=NMS_MODES, runtime=True)
+    saliency_upsample: float = _f(
+        1.0, 'Detect on the image upsampled by this factor (1 = off): the detection tap alone '
+        'runs on the finer image, blurs and NMS work in its pixels (blur kernels and sigmas are '
+        'in fine pixels; nms_radius and border stay in network pixels), keypoints are mapped '
+        'back; descriptors still come from the network-size pass. Sharper keypoint positions '
+        'at the cost of the tap and post-processing on factor^2 the pixels.',
+        minimum=1.0, maximum=4.0, runtime=True)
     shift_averaging: int = _f(
         1, 'Average the saliency over this many one-pixel phase shifts of the input (1 = off; '
         '2 = diagonal pair, 4 = all phases of a stride-2 grid); reduces stride aliasing.',
@@ -140,6 +153,9 @@ class DetectorConfig:
         for name in ('threshold_blur_kernel', 'noise_blur_kernel'):
             if getattr(self, name) % 2 == 0:
                 raise ConfigError(f'{name}: must be an odd number, got {getattr(self, name)}')
+        if self.nms_mode == 'float' and not self.subpixel:
+            raise ConfigError("nms_mode: 'float' ranks keypoints by the float saliency; it needs "
+                              'subpixel: true')
         if (self.input_width == 0) != (self.input_height == 0):
             raise ConfigError(
                 'input_width/input_height: give both (resize) or both 0 (native), got '

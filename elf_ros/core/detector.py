@@ -24,6 +24,7 @@ from elf_ros.core.postprocess import (
     sample_descriptor_maps,
 )
 from elf_ros.core.saliency import elf_saliency, shift_offsets
+from elf_ros.core.stages import Clock, no_clock
 
 MIN_SIDE = 8
 # NMS rounds inside a CUDA graph; photos needed 4-6 here; more falls back to the exact loop.
@@ -107,16 +108,23 @@ class ElfDetector:
         if self._graphs is not None:
             self._graphs.clear()              # captured graphs hold the old parameters
 
-    def detect(self, images: Sequence[np.ndarray], return_saliency: bool = False
-               ) -> list[ElfResult]:
-        """Detect and describe on a batch of HxW (gray) or HxWx3 (RGB) uint8 images."""
+    def detect(self, images: Sequence[np.ndarray], return_saliency: bool = False,
+               clock: Clock = no_clock) -> list[ElfResult]:
+        """
+        Detect and describe on a batch of HxW (gray) or HxWx3 (RGB) uint8 images.
+
+        ``clock`` (a :class:`elf_ros.core.stages.StageClock`) times each stage; with one, CUDA
+        runs eagerly (no graphs) so that stages can be told apart.
+        """
         arrays = [self._check_image(i, img) for i, img in enumerate(images)]
         results: list[ElfResult | None] = [None] * len(arrays)
         for net_size, members in self._group(arrays).items():
             order = [i for idx in members.values() for i in idx]
-            packed, sal = self._run_group(arrays, members, net_size)
+            packed, sal = self._run_group(arrays, members, net_size, clock)
             src_sizes = [arrays[i].shape[:2] for i in order]
-            out = self._unpack(packed, sal if return_saliency else None, src_sizes, net_size)
+            with clock('unpack'):
+                out = self._unpack(packed, sal if return_saliency else None, src_sizes,
+                                   net_size)
             for i, res in zip(order, out, strict=True):
                 results[i] = res
         return results  # type: ignore[return-value]
@@ -196,9 +204,10 @@ class ElfDetector:
         return (x / 255.0 - self._mean) / self._std
 
     def _run_group(self, arrays: list[np.ndarray], members: dict[tuple[int, ...], list[int]],
-                   net_size: tuple[int, int]) -> tuple[np.ndarray, torch.Tensor]:
+                   net_size: tuple[int, int], clock: Clock = no_clock
+                   ) -> tuple[np.ndarray, torch.Tensor]:
         """Run one network-size group: a CUDA graph when possible, else eagerly."""
-        if self._graphs is not None and len(members) == 1:
+        if self._graphs is not None and len(members) == 1 and clock is no_clock:
             idx = next(iter(members.values()))
             batch = torch.from_numpy(np.stack([arrays[i] for i in idx]))
             key = (tuple(batch.shape), net_size)
@@ -208,11 +217,13 @@ class ElfDetector:
             packed = packed.numpy().copy()        # pinned buffer is reused by the next call
             if not packed[:, 0, 2].any():          # NMS finished within the captured rounds
                 return packed, sal
-        x = torch.cat([self._upload(arrays, idx, net_size) for idx in members.values()])
-        packed, sal, _unfinished = self._pipeline(x, None)
-        return packed.cpu().numpy(), sal
+        with clock('upload+resize'):
+            x = torch.cat([self._upload(arrays, idx, net_size) for idx in members.values()])
+        packed, sal, _unfinished = self._pipeline(x, None, clock)
+        with clock('device-to-host'):
+            return packed.cpu().numpy(), sal
 
-    def _pipeline(self, x: torch.Tensor, nms_rounds_max: int | None
+    def _pipeline(self, x: torch.Tensor, nms_rounds_max: int | None, clock: Clock = no_clock
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """
         Network-size float images -> (packed results, saliency, NMS-unfinished flag).
@@ -222,21 +233,53 @@ class ElfDetector:
         """
         c = self.config
         h, w = x.shape[-2:]
-        x = self._normalise(x).contiguous(memory_format=torch.channels_last)
-        if self.half:
-            x = x.half()
-        sal, desc_map = elf_saliency(self.network, x, self._offsets)
+        with clock('normalise'):
+            x = self._normalise(x).contiguous(memory_format=torch.channels_last)
+            if self.half:
+                x = x.half()
+        up = c.saliency_upsample
+        if up == 1.0:
+            sal, desc_map = elf_saliency(self.network, x, self._offsets, clock=clock)
+        else:
+            sal, desc_map = self._fine_saliency(x, up, clock)
+        # NMS radius and border are network pixels; the map may be finer (saliency_upsample).
+        scale = (sal.shape[-1] / w, sal.shape[-2] / h)
         xy, score, count, thr, unfinished = keypoints_from_saliency(
             sal, self._k_thr, self._k_noise, threshold_scale=c.threshold_scale,
-            nms_radius=c.nms_radius, border=c.border, max_keypoints=c.max_keypoints,
-            subpixel=c.subpixel, nms_rounds_max=nms_rounds_max)
-        desc = sample_descriptor_maps(desc_map, xy, w, h)
-        head = torch.zeros(x.shape[0], 1, 3 + desc.shape[-1], device=self.device)
-        head[:, 0, 0] = count.to(torch.float32)
-        head[:, 0, 1] = thr
-        head[:, 0, 2] = unfinished.to(torch.float32)
-        rows = torch.cat((xy, score.unsqueeze(-1), desc), dim=-1)
-        return torch.cat((head, rows), dim=1), sal, unfinished
+            nms_radius=round(c.nms_radius * max(scale)), border=round(c.border * max(scale)),
+            max_keypoints=c.max_keypoints, subpixel=c.subpixel, nms_rounds_max=nms_rounds_max,
+            nms_mode=c.nms_mode, clock=clock)
+        if up != 1.0:
+            with clock('sub-pixel'):      # fine pixel centres -> network pixels
+                xy = (xy + 0.5) / torch.tensor(scale, device=xy.device) - 0.5
+        with clock('descriptors'):
+            desc = sample_descriptor_maps(desc_map, xy, w, h)
+        with clock('pack'):
+            head = torch.zeros(x.shape[0], 1, 3 + desc.shape[-1], device=self.device)
+            head[:, 0, 0] = count.to(torch.float32)
+            head[:, 0, 1] = thr
+            head[:, 0, 2] = unfinished.to(torch.float32)
+            rows = torch.cat((xy, score.unsqueeze(-1), desc), dim=-1)
+            packed = torch.cat((head, rows), dim=1)
+        return packed, sal, unfinished
+
+    def _fine_saliency(self, x: torch.Tensor, up: float, clock: Clock
+                       ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """
+        Descriptors from the network-size pass, saliency of the detection tap on x upsampled.
+
+        x: (B, 3, h, w) normalised -> saliency (B, round(h*up), round(w*up)) and the maps.
+        """
+        h, w = x.shape[-2:]
+        with clock('forward (descriptors)'), torch.no_grad():
+            _f, desc_map = self.network(x)
+        with clock('upsample'):
+            fine = F.interpolate(x, size=(round(h * up), round(w * up)), mode='bilinear',
+                                 align_corners=False)
+            fine = fine.contiguous(memory_format=torch.channels_last)
+        sal, _none = elf_saliency(self.network, fine, self._offsets, describe=False, clock=clock,
+                                  suffix=' (fine)')
+        return sal, desc_map
 
     def _unpack(self, packed: np.ndarray, sal: torch.Tensor | None,
                 src_sizes: list[tuple[int, int]], net_size: tuple[int, int]

@@ -14,6 +14,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F  # noqa: N812 - conventional alias
 
+from elf_ros.core.stages import Clock, no_clock
+
 HIST_COPIES = 64
 # OpenCV's fixed kernels for sigma <= 0 and sizes up to 7 (binomial-like).
 _SMALL_GAUSSIAN = {1: (1.0,), 3: (0.25, 0.5, 0.25), 5: (0.0625, 0.25, 0.375, 0.25, 0.0625),
@@ -228,9 +230,9 @@ def select_topk(score: torch.Tensor, kept: torch.Tensor, border: int, k: int,
         mask[:, h - border:] = False
         mask[:, :, :border] = False
         mask[:, :, w - border:] = False
-    order = nms_keys(score) if exact_ties else score.to(torch.float64).reshape(b, -1)
-    key = torch.where(mask.view(b, -1), order,
-                      torch.full((b, h * w), -1.0, dtype=torch.float64, device=score.device))
+    # Float scores keep their own dtype: a float32 top-k over the map is half the work.
+    order = nms_keys(score) if exact_ties else score.reshape(b, -1)
+    key = torch.where(mask.view(b, -1), order, torch.full_like(order, -1.0))
     kk = min(h * w, max_kept_points(h, w, border, nms_radius))
     kk = kk if k <= 0 else min(k, kk)
     top, idx = torch.topk(key, kk, dim=1, sorted=True)
@@ -282,37 +284,78 @@ def parabola_offsets(fine: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
                        dim=-1)
 
 
+def maxpool_nms(score: torch.Tensor, candidates: torch.Tensor, radius: int) -> torch.Tensor:
+    """
+    One-pass NMS: keep a candidate that is the maximum of the candidates in its (2r+1)^2 window.
+
+    A subset of greedy NMS's points (a point whose window holds a stronger point is dropped even
+    when greedy NMS would have suppressed that stronger point first): one window max, no rounds,
+    no host sync. Meant for float maps, where exact ties (both kept) practically never occur.
+    """
+    if radius == 0:
+        return candidates.clone()
+    live = torch.where(candidates, score, torch.full_like(score, -1.0))
+    return candidates & (score == _max_window(live, radius))
+
+
 def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_noise: torch.Tensor,
                             *, threshold_scale: float = 1.0, nms_radius: int = 10,
                             border: int = 10, max_keypoints: int = 500, subpixel: bool = False,
-                            nms_rounds_max: int | None = None
+                            nms_rounds_max: int | None = None, nms_mode: str = 'greedy',
+                            clock: Clock = no_clock
                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                                        torch.Tensor]:
     """
     ELF's post-processing of a saliency batch (B, H, W) in [0, 1] to ranked keypoints.
 
-    As in the paper: quantise to 0..255, blur, Kapur's threshold (scaled by
-    ``threshold_scale``; 1 = the paper, 0 = none), noise blur clamped below at the threshold,
-    NMS of the points strictly above it, border, top-k. With ``subpixel`` the kept maxima
+    As in the paper (``nms_mode='greedy'``): quantise to 0..255, blur, Kapur's threshold (scaled
+    by ``threshold_scale``; 1 = the paper, 0 = none), noise blur clamped below at the threshold,
+    greedy NMS of the points strictly above it, border, top-k. With ``subpixel`` the kept maxima
     (still chosen on the quantised map) are ranked and scored by the float saliency under the
     same noise blur, without quantisation, and moved by a parabola fit of it.
+
+    ``nms_mode='float'`` (needs ``subpixel``): one max-pool NMS pass (:func:`maxpool_nms`) on the
+    float noise-blurred map itself; no 8-bit noise blur, no NMS rounds. Kapur's threshold (when
+    ``threshold_scale`` > 0) is computed as above and compared with the float map.
 
     Returns (xy (B, K, 2) network pixels, score (B, K) in [0, 1], count (B,), threshold (B,)
     in [0, 1], NMS-unfinished flag). No host sync unless ``nms_rounds_max`` is None.
     """
-    q = torch.floor(sal * 255.0)
-    thr = kapur_threshold(histogram256(blur_uint8(q, k_threshold))).to(torch.float32)
-    if threshold_scale != 1.0:
-        thr = thr * threshold_scale
-    den = torch.maximum(blur_uint8(q, k_noise), thr.view(-1, 1, 1))
-    kept, unfinished = nms_rounds(den, den > thr.view(-1, 1, 1), nms_radius, nms_rounds_max)
-    if not subpixel:
-        xy, score, count = select_topk(den, kept, border, max_keypoints, nms_radius)
-        return xy, score / 255.0, count, thr / 255.0, unfinished
-    fine = gaussian_blur(sal * 255.0, k_noise)
-    xy, score, count = select_topk(fine, kept, border, max_keypoints, nms_radius,
-                                   exact_ties=False)
-    offset = parabola_offsets(fine, xy)
+    if nms_mode not in ('greedy', 'float'):
+        raise ValueError(f"nms_mode: allowed 'greedy', 'float'; got {nms_mode!r}")
+    if nms_mode == 'float' and not subpixel:
+        raise ValueError("nms_mode 'float' needs subpixel (it ranks by the float map)")
+    b = sal.shape[0]
+    with clock('threshold'):
+        q = torch.floor(sal * 255.0) if nms_mode == 'greedy' or threshold_scale > 0 else None
+        if threshold_scale > 0 and q is not None:
+            thr = kapur_threshold(histogram256(blur_uint8(q, k_threshold))).to(torch.float32)
+            if threshold_scale != 1.0:
+                thr = thr * threshold_scale
+        else:                     # scale 0: Kapur's value is multiplied away, skip computing it
+            thr = torch.zeros(b, dtype=torch.float32, device=sal.device)
+    unfinished = torch.zeros((), dtype=torch.bool, device=sal.device)
+    if nms_mode == 'greedy':
+        assert q is not None
+        with clock('blur'):
+            den = torch.maximum(blur_uint8(q, k_noise), thr.view(-1, 1, 1))
+        with clock('NMS'):
+            kept, unfinished = nms_rounds(den, den > thr.view(-1, 1, 1), nms_radius,
+                                          nms_rounds_max)
+        if not subpixel:
+            with clock('top-k'):
+                xy, score, count = select_topk(den, kept, border, max_keypoints, nms_radius)
+            return xy, score / 255.0, count, thr / 255.0, unfinished
+    with clock('blur'):
+        fine = gaussian_blur(sal * 255.0, k_noise)
+    if nms_mode == 'float':
+        with clock('NMS'):
+            kept = maxpool_nms(fine, fine > thr.view(-1, 1, 1), nms_radius)
+    with clock('top-k'):
+        xy, score, count = select_topk(fine, kept, border, max_keypoints, nms_radius,
+                                       exact_ties=False)
+    with clock('sub-pixel'):
+        offset = parabola_offsets(fine, xy)
     return xy + offset, (score / 255.0).clamp(0, 1), count, thr / 255.0, unfinished
 
 

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F  # noqa: N812 - conventional alias
 
+from elf_ros.core.stages import Clock, no_clock
+
 Offset = tuple[int, int]
 
 
@@ -61,24 +63,33 @@ def normalise_max(s: torch.Tensor) -> torch.Tensor:
 
 
 def elf_saliency(net: nn.Module, x: torch.Tensor,
-                 offsets: Sequence[int | Offset] = ((0, 0),)) -> tuple[torch.Tensor, torch.Tensor]:
+                 offsets: Sequence[int | Offset] = ((0, 0),), describe: bool = True,
+                 clock: Clock = no_clock, suffix: str = ''
+                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
     """
-    Saliency (B, H, W) float32 in [0, 1] and the description map of the unshifted input.
+    Saliency (B, H, W) float32 in [0, 1] and the description maps of the unshifted input.
 
     ``net(x, desc_count)`` must return (F, D) in one forward pass; ``offsets`` are diagonal
-    input shifts to average over (``((0, 0),)`` = the paper's plain saliency).
+    input shifts to average over (``((0, 0),)`` = the paper's plain saliency). With
+    ``describe=False`` no description map is computed (empty batch): the detection tap alone.
+    ``clock`` times the stages, named with ``suffix`` (e.g. ' (fine)').
     """
     b = x.shape[0]
-    xs = torch.cat([shift_image(x, d) for d in offsets]) if len(offsets) > 1 else x
-    xs = xs.detach().requires_grad_(True)
+    with clock('shift copies'):
+        xs = torch.cat([shift_image(x, d) for d in offsets]) if len(offsets) > 1 else x
+        xs = xs.detach().requires_grad_(True)
     with torch.enable_grad():
-        f, desc = net(xs, b)
-        seed = f.detach()
-        peak = seed.abs().amax(dim=tuple(range(1, seed.dim())), keepdim=True)
-        seed = seed / torch.where(peak > 0, peak, torch.ones_like(peak))
-        (grad,) = torch.autograd.grad(f, xs, grad_outputs=seed)
-    s = grad.abs().float().mean(dim=1)
-    if len(offsets) > 1:
-        s = torch.stack([unshift_map(s[i * b:(i + 1) * b], d)
-                         for i, d in enumerate(offsets)]).mean(dim=0)
-    return normalise_max(s), desc
+        with clock('forward' + suffix):
+            f, desc = net(xs, b if describe else 0)
+        with clock('gradient' + suffix):
+            seed = f.detach()
+            peak = seed.abs().amax(dim=tuple(range(1, seed.dim())), keepdim=True)
+            seed = seed / torch.where(peak > 0, peak, torch.ones_like(peak))
+            (grad,) = torch.autograd.grad(f, xs, grad_outputs=seed)
+    with clock('shift average'):
+        s = grad.abs().float().mean(dim=1)
+        if len(offsets) > 1:
+            s = torch.stack([unshift_map(s[i * b:(i + 1) * b], d)
+                             for i, d in enumerate(offsets)]).mean(dim=0)
+        s = normalise_max(s)
+    return s, desc

@@ -27,7 +27,8 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
     assert RUNTIME_FIELDS == {'threshold_blur_kernel', 'threshold_blur_sigma',
                               'noise_blur_kernel', 'noise_blur_sigma', 'nms_radius', 'border',
                               'max_keypoints', 'threshold_scale', 'subpixel',
-                              'input_long_side', 'min_source_side'}
+                              'input_long_side', 'min_source_side', 'nms_mode',
+                              'saliency_upsample'}
     assert FIELD_SPECS['preprocessing'].choices == ('auto', 'standardize', 'imagenet')
 
 

@@ -1,0 +1,165 @@
+"""Float max-pool NMS and detection on an upsampled image, against independent references."""
+import cv2
+import numpy as np
+import pytest
+from scipy.ndimage import maximum_filter
+import torch
+
+from elf_ros.core import ConfigError, ElfDetector
+from elf_ros.core import postprocess as pp
+from elf_ros.core.stages import profile_stages, StageClock
+
+from .conftest import small_config, textured
+
+K_THR = pp.gaussian_kernel1d(5, 5.0)
+K_NOISE = pp.gaussian_kernel1d(5, 4.0)
+
+
+def smooth_map(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    s = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32) ** 3, (0, 0), 1.5)
+    return (s / s.max()).astype(np.float32)
+
+
+def reference_float_keypoints(sal: np.ndarray, radius: int, border: int, k: int,
+                              blur=(5, 4.0)) -> tuple[np.ndarray, np.ndarray]:
+    """numpy/OpenCV/scipy: float blur, window-maximum test, border, top-k, 1-D parabolas."""
+    fine = cv2.GaussianBlur(sal * np.float32(255), (blur[0], blur[0]), blur[1],
+                            borderType=cv2.BORDER_REFLECT_101)
+    cand = fine > 0
+    live = np.where(cand, fine, -1.0)
+    peak = maximum_filter(live, size=2 * radius + 1, mode='constant', cval=-1.0)
+    kept = cand & (fine == peak)
+    h, w = fine.shape
+    ys, xs = np.nonzero(kept)
+    inside = (xs >= border) & (xs < w - border) & (ys >= border) & (ys < h - border)
+    xs, ys = xs[inside], ys[inside]
+    order = np.argsort(-fine[ys, xs], kind='stable')[:k]
+    xs, ys = xs[order], ys[order]
+
+    def vertex(a, b, c):
+        curv = a - 2 * b + c
+        return np.where(curv < 0, np.clip(0.5 * (a - c) / np.where(curv < 0, curv, 1), -.5, .5),
+                        0.0)
+    dx = vertex(fine[ys, xs - 1], fine[ys, xs], fine[ys, xs + 1])
+    dy = vertex(fine[ys - 1, xs], fine[ys, xs], fine[ys + 1, xs])
+    return np.stack([xs + dx, ys + dy], 1), fine[ys, xs] / 255
+
+
+@pytest.mark.parametrize('radius', [1, 3, 6])
+def test_maxpool_nms_keeps_the_window_maxima_of_the_candidates(radius):
+    rng = np.random.default_rng(radius)
+    score = rng.random((2, 30, 41)).astype(np.float32)
+    cand = score > 0.3
+    got = pp.maxpool_nms(torch.from_numpy(score), torch.from_numpy(cand), radius).numpy()
+    for b in range(2):
+        live = np.where(cand[b], score[b], -1.0)
+        ref = cand[b] & (score[b] == maximum_filter(live, size=2 * radius + 1, mode='constant',
+                                                    cval=-1.0))
+        np.testing.assert_array_equal(got[b], ref)
+    # Greedy NMS keeps a superset (checked on distinct integer scores, the keys greedy NMS
+    # orders exactly).
+    ranks = torch.from_numpy(rng.permutation(30 * 41).reshape(1, 30, 41).astype(np.float32))
+    cand_r = ranks > 300
+    one_pass = pp.maxpool_nms(ranks, cand_r, radius)
+    greedy = pp.nms(ranks, cand_r, radius)
+    assert bool(greedy[one_pass].all()) and int(greedy.sum()) >= int(one_pass.sum()) > 0
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_float_nms_mode_equals_a_numpy_reference(seed):
+    sal = smooth_map(48, 64, seed)
+    xy, score, count, thr, _ = pp.keypoints_from_saliency(
+        torch.from_numpy(sal)[None], K_THR, K_NOISE, threshold_scale=0.0, nms_radius=3,
+        border=2, max_keypoints=40, subpixel=True, nms_mode='float')
+    n = int(count[0])
+    ref_xy, ref_score = reference_float_keypoints(sal, 3, 2, 40)
+    assert n == len(ref_xy) > 10 and float(thr[0]) == 0
+    np.testing.assert_allclose(xy[0, :n].numpy(), ref_xy, atol=1e-3)
+    np.testing.assert_allclose(score[0, :n].numpy(), ref_score, atol=1e-5)
+
+
+def test_float_nms_mode_needs_subpixel():
+    with pytest.raises(ConfigError, match='nms_mode.*subpixel'):
+        small_config(nms_mode='float').validate()
+    with pytest.raises(ValueError, match='subpixel'):
+        pp.keypoints_from_saliency(torch.zeros(1, 20, 20), K_THR, K_NOISE, nms_mode='float')
+
+
+def reference_fine_detection(det: ElfDetector, img: np.ndarray, up: float, radius: int,
+                             border: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Detect on an upsampled image by hand: keypoints (K, 2) and descriptors (K, D).
+
+    Upsample with OpenCV, saliency by backward of 0.5 ||F||^2, numpy post-processing at the
+    fine scale, positions mapped back to the original pixels, descriptors sampled by hand
+    (bilinear, align_corners) from the description map of the original-size image.
+    """
+    h, w = img.shape[:2]
+    fh, fw = round(h * up), round(w * up)
+    mean, std = (np.array(v, np.float32) for v in (det.backbone.mean, det.backbone.std))
+    norm = (img.astype(np.float32) / 255 - mean) / std
+    fine_img = cv2.resize(norm, (fw, fh), interpolation=cv2.INTER_LINEAR)
+    x = torch.from_numpy(fine_img).permute(2, 0, 1)[None].clone().requires_grad_(True)
+    f, _ = det.network(x)
+    (0.5 * f.pow(2).sum()).backward()
+    s = x.grad.abs().mean(1)[0].numpy()
+    sal = (s / s.max()).astype(np.float32)
+    xy_fine, _score = reference_float_keypoints(sal, radius, border, k)
+    xy = (xy_fine + 0.5) * np.array([w / fw, h / fh]) - 0.5
+    with torch.no_grad():
+        _f, (dmap,) = det.network(torch.from_numpy(norm).permute(2, 0, 1)[None])
+    dmap = dmap[0].numpy()
+    c, dh, dw = dmap.shape
+    desc = []
+    for px, py in xy:
+        gx, gy = px * (dw - 1) / (w - 1), py * (dh - 1) / (h - 1)
+        x0, y0 = int(np.floor(gx)), int(np.floor(gy))
+        ax, ay = gx - x0, gy - y0
+        v = sum(wt * dmap[:, min(yy, dh - 1), min(xx, dw - 1)] for wt, xx, yy in (
+            ((1 - ax) * (1 - ay), x0, y0), (ax * (1 - ay), x0 + 1, y0),
+            ((1 - ax) * ay, x0, y0 + 1), (ax * ay, x0 + 1, y0 + 1)))
+        desc.append(v / np.linalg.norm(v))
+    return xy, np.array(desc)
+
+
+@pytest.mark.parametrize('up', [2.0, 1.5])
+def test_saliency_upsample_equals_an_independent_reference(up):
+    img = textured(48, 64, 5)
+    det = ElfDetector(small_config(preprocessing='imagenet', threshold_scale=0.0, subpixel=True,
+                                   nms_mode='float', saliency_upsample=up, nms_radius=2,
+                                   border=3, max_keypoints=30))
+    r = det.detect([img])[0]
+    ref_xy, ref_desc = reference_fine_detection(det, img, up, round(2 * up), round(3 * up), 30)
+    assert len(r) == len(ref_xy) > 10
+    np.testing.assert_allclose(r.keypoints, ref_xy, atol=2e-3)
+    np.testing.assert_allclose(r.descriptors, ref_desc, atol=1e-4)
+
+
+def test_saliency_upsample_one_is_the_plain_detector_and_is_a_runtime_switch():
+    img = textured(64, 80, 7)
+    plain = ElfDetector(small_config(subpixel=True)).detect([img])[0]
+    det = ElfDetector(small_config(subpixel=True, saliency_upsample=2.0))
+    fine = det.detect([img], return_saliency=True)[0]
+    assert fine.saliency.shape == img.shape[:2]             # maps still at source size
+    assert np.all(fine.keypoints >= 0) and np.all(fine.keypoints <= [79, 63])
+    det.update(saliency_upsample=1.0)
+    again = det.detect([img])[0]
+    np.testing.assert_array_equal(again.keypoints, plain.keypoints)
+    np.testing.assert_array_equal(again.descriptors, plain.descriptors)
+
+
+def test_stage_clock_names_every_stage_and_leaves_results_unchanged():
+    img = textured(64, 80, 9)
+    det = ElfDetector(small_config(subpixel=True, nms_mode='float', saliency_upsample=2.0))
+    clock = StageClock()
+    timed = det.detect([img], clock=clock)[0]
+    plain = det.detect([img])[0]
+    np.testing.assert_array_equal(timed.keypoints, plain.keypoints)
+    assert {'upload+resize', 'normalise', 'forward (descriptors)', 'upsample',
+            'forward (fine)', 'gradient (fine)', 'threshold', 'blur', 'NMS', 'top-k',
+            'sub-pixel', 'descriptors', 'device-to-host', 'unpack'} <= set(clock.ms)
+    assert all(v >= 0 for v in clock.ms.values())
+    stages = profile_stages(det, [img], repeats=2, warmup=0)
+    assert stages['total'] == pytest.approx(sum(v for k, v in stages.items() if k != 'total'),
+                                            rel=0.5)
