@@ -27,7 +27,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         'and OpenCV SIFT/ORB in one run.')
     p.add_argument('--presets', nargs='+',
                    default=['vgg19', 'efficientnet_lite1', 'efficientnet_lite0'],
-                   choices=sorted(PRESETS))
+                   metavar='PRESET[:FIELD=VALUE,...]',
+                   help=f'presets to time ({", ".join(PRESETS)}), each optionally with '
+                   "detector-field changes, e.g. 'efficientnet_lite1:nms_mode=greedy' (variants "
+                   'of one preset, timed in one run)')
     p.add_argument('--weights', nargs='*', default=[], metavar='NAME=PATH',
                    help='local weights file for a preset or backbone when its published '
                    'weights are not available (default: vgg19 = the shared normalised file)')
@@ -44,7 +47,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='photo to time on (default: Oxford graf when present, else texture)')
     p.add_argument('--json', default=None, help='also write the result as JSON here')
     p.add_argument('--profile', action='store_true', help='print an operator profile per preset')
+    p.add_argument('--stages', action='store_true',
+                   help='also time each stage of the pipeline (eager; CUDA graphs bypassed) and '
+                   'print the stage table')
     args = p.parse_args(argv)
+    for spec in args.presets:
+        try:
+            benchmark.parse_variant(spec)
+        except ValueError as exc:
+            p.error(f'--presets {spec}: {exc}')
     if args.image is None and DEFAULT_PHOTO.is_file():
         args.image = str(DEFAULT_PHOTO)
     return args
@@ -55,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     files = {**DEFAULT_WEIGHTS, **dict(w.split('=', 1) for w in args.weights if '=' in w)}
     result = benchmark.run(args, files)
     print(benchmark.format_table(result))
+    if args.stages:
+        print('\nPer stage (median of the repeats; eager):\n\n' + benchmark.format_stages(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0

@@ -18,3 +18,28 @@ def test_benchmark_command_prints_table_and_writes_json(tmp_path, capsys):
         assert row['full_ms'] > 0 and row['over_sift'] > 0 and row['over_orb'] > 0
         assert (row['bare_ms'] is None) == row['method'].startswith('opencv')
     assert result['size'] == '96x64' and result['device'] == 'cpu'
+
+
+def test_stage_profile_and_variants_of_one_preset(tmp_path, capsys):
+    out = tmp_path / 'bench.json'
+    variant = 'random:subpixel=true,nms_mode=float,saliency_upsample=1.5'
+    assert benchmark.main(['--presets', 'random', variant, '--width', '96', '--height', '64',
+                           '--repeats', '1', '--warmup', '0', '--device', 'cpu', '--stages',
+                           '--json', str(out)]) == 0
+    table = capsys.readouterr().out
+    rows = json.loads(out.read_text())['rows']
+    plain, fine = rows[0]['stages'], rows[1]['stages']
+    assert {'forward', 'gradient', 'blur', 'NMS', 'top-k', 'descriptors',
+            'device-to-host'} <= set(plain)
+    assert {'forward (descriptors)', 'upsample', 'forward (fine)', 'sub-pixel'} <= set(fine)
+    assert 'sub-pixel' not in plain                          # the random preset: whole pixels
+    assert '| everything else / network |' in table and f'elf-{variant}' in table
+
+
+def test_bad_variants_are_refused_before_timing(capsys):
+    import pytest
+
+    for spec in ('nosuch', 'random:nosuch=1', 'random:nms_radius', 'random:nms_mode=fast'):
+        with pytest.raises(SystemExit):
+            benchmark.main(['--presets', spec, '--repeats', '1', '--device', 'cpu'])
+        assert f'--presets {spec}' in capsys.readouterr().err
