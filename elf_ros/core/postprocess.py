@@ -313,7 +313,7 @@ def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_nois
                             *, threshold_scale: float = 1.0, nms_radius: int = 10,
                             border: int = 10, max_keypoints: int = 500, subpixel: bool = False,
                             nms_rounds_max: int | None = None, nms_mode: str = 'greedy',
-                            clock: Clock = no_clock
+                            cell: int = 1, clock: Clock = no_clock
                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                                        torch.Tensor]:
     """
@@ -327,7 +327,10 @@ def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_nois
 
     ``nms_mode='float'`` (needs ``subpixel``): one max-pool NMS pass (:func:`maxpool_nms`) on the
     float noise-blurred map itself; no 8-bit noise blur, no NMS rounds. Kapur's threshold (when
-    ``threshold_scale`` > 0) is computed as above and compared with the float map.
+    ``threshold_scale`` > 0) is computed as above and compared with the float map. With
+    ``cell`` > 1 (a map finer than the network's, ``saliency_upsample``), NMS and top-k run on
+    the cell x cell max-pooled map instead (radius and border in cells), each winner placed at
+    its cell's maximum pixel: post-processing at the network's scale, the positions fine.
 
     Returns (xy (B, K, 2) network pixels, score (B, K) in [0, 1], count (B,), threshold (B,)
     in [0, 1], NMS-unfinished flag). No host sync unless ``nms_rounds_max`` is None.
@@ -359,15 +362,45 @@ def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_nois
             return xy, score / 255.0, count, thr / 255.0, unfinished
     with clock('blur'):
         fine = gaussian_blur(sal * 255.0, k_noise)
-    if nms_mode == 'float':
-        with clock('NMS'):
-            kept = maxpool_nms(fine, fine > thr.view(-1, 1, 1), nms_radius)
-    with clock('top-k'):
-        xy, score, count = select_topk(fine, kept, border, max_keypoints, nms_radius,
-                                       exact_ties=False)
+    if nms_mode == 'float' and cell > 1:
+        xy, score, count = _pooled_float_nms(fine, thr, cell, nms_radius, border, max_keypoints,
+                                             clock)
+    else:
+        if nms_mode == 'float':
+            with clock('NMS'):
+                kept = maxpool_nms(fine, fine > thr.view(-1, 1, 1), nms_radius)
+        with clock('top-k'):
+            xy, score, count = select_topk(fine, kept, border, max_keypoints, nms_radius,
+                                           exact_ties=False)
     with clock('sub-pixel'):
         offset = parabola_offsets(fine, xy)
     return xy + offset, (score / 255.0).clamp(0, 1), count, thr / 255.0, unfinished
+
+
+def _pooled_float_nms(fine: torch.Tensor, thr: torch.Tensor, cell: int, nms_radius: int,
+                      border: int, max_keypoints: int, clock: Clock
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    Max-pool NMS and top-k on the cell-pooled map (B, H, W) -> fine xy (B, K, 2), score, count.
+
+    Each cell keeps its maximum and where it is; NMS (radius nms_radius / cell cells) and top-k
+    run on the pooled map, cell^2 times fewer pixels; the kept cells' maxima are the keypoints.
+    """
+    b, h, w = fine.shape
+    with clock('NMS'):
+        pooled, where = F.max_pool2d(fine.unsqueeze(1), cell, cell, ceil_mode=True,
+                                     return_indices=True)
+        pooled, where = pooled.squeeze(1), where.squeeze(1)
+        radius = round(nms_radius / cell)
+        kept = maxpool_nms(pooled, pooled > thr.view(-1, 1, 1), radius)
+    with clock('top-k'):
+        wc = pooled.shape[-1]
+        xy_c, score, count = select_topk(pooled, kept, math.ceil(border / cell), max_keypoints,
+                                         radius, exact_ties=False)
+        flat = (xy_c[..., 1] * wc + xy_c[..., 0]).long()
+        idx = torch.gather(where.reshape(b, -1), 1, flat)
+        xy = torch.stack((idx % w, idx // w), dim=-1).to(torch.float32)
+    return xy, score, count
 
 
 def sample_descriptor_maps(feats: Sequence[torch.Tensor], xy: torch.Tensor, width: int,

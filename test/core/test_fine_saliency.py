@@ -22,20 +22,34 @@ def smooth_map(h: int, w: int, seed: int) -> np.ndarray:
 
 
 def reference_float_keypoints(sal: np.ndarray, radius: int, border: int, k: int,
-                              blur=(5, 4.0)) -> tuple[np.ndarray, np.ndarray]:
-    """numpy/OpenCV/scipy: float blur, window-maximum test, border, top-k, 1-D parabolas."""
+                              blur=(5, 4.0), cell: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Float post-processing in numpy/OpenCV/scipy: keypoints (K, 2) and scores (K,).
+
+    Float blur, window-maximum test (on the cell x cell block maxima, each cell standing at its
+    own maximum pixel, when cell > 1), border, top-k, 1-D parabolas on the blurred map.
+    """
     fine = cv2.GaussianBlur(sal * np.float32(255), (blur[0], blur[0]), blur[1],
                             borderType=cv2.BORDER_REFLECT_101)
-    cand = fine > 0
-    live = np.where(cand, fine, -1.0)
-    peak = maximum_filter(live, size=2 * radius + 1, mode='constant', cval=-1.0)
-    kept = cand & (fine == peak)
     h, w = fine.shape
+    hc, wc = -(-h // cell), -(-w // cell)
+    padded = np.full((hc * cell, wc * cell), -np.inf, np.float32)
+    padded[:h, :w] = fine
+    blocks = padded.reshape(hc, cell, wc, cell).transpose(0, 2, 1, 3).reshape(hc, wc, -1)
+    best = blocks.argmax(-1)
+    pooled = blocks.max(-1)
+    r = round(radius / cell)
+    cand = pooled > 0
+    live = np.where(cand, pooled, -1.0)
+    kept = cand & (pooled == maximum_filter(live, size=2 * r + 1, mode='constant', cval=-1.0))
+    bc = -(-border // cell)
     ys, xs = np.nonzero(kept)
-    inside = (xs >= border) & (xs < w - border) & (ys >= border) & (ys < h - border)
+    inside = (xs >= bc) & (xs < wc - bc) & (ys >= bc) & (ys < hc - bc)
     xs, ys = xs[inside], ys[inside]
-    order = np.argsort(-fine[ys, xs], kind='stable')[:k]
+    order = np.argsort(-pooled[ys, xs], kind='stable')[:k]
     xs, ys = xs[order], ys[order]
+    b = best[ys, xs]
+    xs, ys = xs * cell + b % cell, ys * cell + b // cell
 
     def vertex(a, b, c):
         curv = a - 2 * b + c
@@ -105,7 +119,7 @@ def reference_fine_detection(det: ElfDetector, img: np.ndarray, up: float, radiu
     (0.5 * f.pow(2).sum()).backward()
     s = x.grad.abs().mean(1)[0].numpy()
     sal = (s / s.max()).astype(np.float32)
-    xy_fine, _score = reference_float_keypoints(sal, radius, border, k)
+    xy_fine, _score = reference_float_keypoints(sal, radius, border, k, cell=int(up))
     xy = (xy_fine + 0.5) * np.array([w / fw, h / fh]) - 0.5
     with torch.no_grad():
         _f, (dmap,) = det.network(torch.from_numpy(norm).permute(2, 0, 1)[None])
@@ -123,13 +137,14 @@ def reference_fine_detection(det: ElfDetector, img: np.ndarray, up: float, radiu
     return xy, np.array(desc)
 
 
-@pytest.mark.parametrize('up', [2.0, 1.5])
+@pytest.mark.parametrize('up', [2.0, 1.5, 3.0])
 def test_saliency_upsample_equals_an_independent_reference(up):
     img = textured(48, 64, 5)
     det = ElfDetector(small_config(preprocessing='imagenet', threshold_scale=0.0, subpixel=True,
                                    nms_mode='float', saliency_upsample=up, nms_radius=2,
                                    border=3, max_keypoints=30))
     r = det.detect([img])[0]
+    # NMS radius and border scale with the factor; at 2x NMS runs on 2x2 cells (network scale).
     ref_xy, ref_desc = reference_fine_detection(det, img, up, round(2 * up), round(3 * up), 30)
     assert len(r) == len(ref_xy) > 10
     np.testing.assert_allclose(r.keypoints, ref_xy, atol=2e-3)
