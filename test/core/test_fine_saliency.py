@@ -178,3 +178,12 @@ def test_stage_clock_names_every_stage_and_leaves_results_unchanged():
     stages = profile_stages(det, [img], repeats=2, warmup=0)
     assert stages['total'] == pytest.approx(sum(v for k, v in stages.items() if k != 'total'),
                                             rel=0.5)
+
+
+@pytest.mark.parametrize('cell', [2, 3])
+def test_cell_max_equals_block_maxima(cell):
+    fine = torch.from_numpy(np.random.default_rng(cell).random((2, 10, 13)).astype(np.float32))
+    got = pp.cell_max(fine, cell).numpy()
+    ref = np.array([[[fine[b, y:y + cell, x:x + cell].max() for x in range(0, 13, cell)]
+                     for y in range(0, 10, cell)] for b in range(2)])
+    np.testing.assert_array_equal(got, ref)
