@@ -118,6 +118,10 @@ class DetectorConfig:
         False, 'Refine keypoints to sub-pixel positions by a parabola fit of the float (not '
         'quantised) saliency, and score them from it; NMS and threshold stay as in the paper.',
         runtime=True)
+    subpixel_window: int = _f(
+        3, "Window of the sub-pixel fit (odd): 3 = a parabola through each axis' 3 pixels; 5, 7, "
+        '9 = a 2-D quadratic least-squares fit over that square (steadier on broad peaks).',
+        minimum=3, maximum=9, runtime=True)
     nms_mode: str = _f(
         'greedy', "'greedy': the paper's greedy NMS on the 8-bit map (iterated rounds); 'float' "
         '(needs subpixel): one max-pool pass on the float noise-blurred map, a point kept when it '
@@ -150,7 +154,7 @@ class DetectorConfig:
         _check_backbone(self.backbone)
         if not self.weights:
             raise ConfigError("weights: must be 'imagenet', 'random' or a file path, got ''")
-        for name in ('threshold_blur_kernel', 'noise_blur_kernel'):
+        for name in ('threshold_blur_kernel', 'noise_blur_kernel', 'subpixel_window'):
             if getattr(self, name) % 2 == 0:
                 raise ConfigError(f'{name}: must be an odd number, got {getattr(self, name)}')
         if self.nms_mode == 'float' and not self.subpixel:

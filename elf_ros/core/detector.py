@@ -249,7 +249,8 @@ class ElfDetector:
             sal, self._k_thr, self._k_noise, threshold_scale=c.threshold_scale,
             nms_radius=round(c.nms_radius * max(scale)), border=round(c.border * max(scale)),
             max_keypoints=c.max_keypoints, subpixel=c.subpixel, nms_rounds_max=nms_rounds_max,
-            nms_mode=c.nms_mode, cell=math.floor(min(scale) + 1e-6), clock=clock)
+            nms_mode=c.nms_mode, cell=math.floor(min(scale) + 1e-6),
+            subpixel_window=c.subpixel_window, clock=clock)
         if up != 1.0:
             with clock('sub-pixel'):      # fine pixel centres -> network pixels
                 xy = (xy + 0.5) / torch.tensor(scale, device=xy.device) - 0.5

@@ -309,11 +309,38 @@ def maxpool_nms(score: torch.Tensor, candidates: torch.Tensor, radius: int) -> t
     return candidates & (score == _max_window(live, radius))
 
 
+def quadratic_offsets(fine: torch.Tensor, xy: torch.Tensor, half: int) -> torch.Tensor:
+    """
+    Sub-pixel offsets (B, K, 2) from a 2-D quadratic fitted to the (2h+1)^2 window around xy.
+
+    Least squares of f(dx, dy) = c0 + c1 dx + c2 dy + c3 dx^2 + c4 dx dy + c5 dy^2 over the
+    window (edge pixels repeated at the map's border): one fixed 6 x n pseudo-inverse for all
+    points; the vertex -H^-1 g, clamped to +-half px, 0 where the fit is not a maximum.
+    """
+    b, h, w = fine.shape
+    d = torch.arange(-half, half + 1, device=fine.device)
+    dy, dx = (v.reshape(-1).to(torch.float64) for v in torch.meshgrid(d, d, indexing='ij'))
+    design = torch.stack((torch.ones_like(dx), dx, dy, dx * dx, dx * dy, dy * dy), dim=1)
+    solve = torch.linalg.pinv(design).to(fine.dtype)                       # (6, n)
+    x = xy[..., 0].long().unsqueeze(-1) + dx.long()
+    y = xy[..., 1].long().unsqueeze(-1) + dy.long()
+    idx = (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)).reshape(b, -1)
+    vals = torch.gather(fine.reshape(b, -1), 1, idx).view(*x.shape)        # (B, K, n)
+    c = vals @ solve.T                                                     # (B, K, 6)
+    gx, gy, hxx, hxy, hyy = c[..., 1], c[..., 2], 2 * c[..., 3], c[..., 4], 2 * c[..., 5]
+    det = hxx * hyy - hxy * hxy
+    peak = (det > 0) & (hxx < 0)
+    safe = torch.where(peak, det, torch.ones_like(det))
+    ox = torch.where(peak, (hxy * gy - hyy * gx) / safe, torch.zeros_like(det))
+    oy = torch.where(peak, (hxy * gx - hxx * gy) / safe, torch.zeros_like(det))
+    return torch.stack((ox, oy), dim=-1).clamp(-float(half), float(half))
+
+
 def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_noise: torch.Tensor,
                             *, threshold_scale: float = 1.0, nms_radius: int = 10,
                             border: int = 10, max_keypoints: int = 500, subpixel: bool = False,
                             nms_rounds_max: int | None = None, nms_mode: str = 'greedy',
-                            cell: int = 1, clock: Clock = no_clock
+                            cell: int = 1, subpixel_window: int = 3, clock: Clock = no_clock
                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                                        torch.Tensor]:
     """
@@ -331,6 +358,9 @@ def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_nois
     ``cell`` > 1 (a map finer than the network's, ``saliency_upsample``), NMS and top-k run on
     the cell x cell max-pooled map instead (radius and border in cells), each winner placed at
     its cell's maximum pixel: post-processing at the network's scale, the positions fine.
+
+    ``subpixel_window`` (odd) 3 = the 1-D parabolas through each axis' 3 pixels; 5, 7, ... = a
+    2-D quadratic least-squares fit over that window (:func:`quadratic_offsets`).
 
     Returns (xy (B, K, 2) network pixels, score (B, K) in [0, 1], count (B,), threshold (B,)
     in [0, 1], NMS-unfinished flag). No host sync unless ``nms_rounds_max`` is None.
@@ -373,7 +403,8 @@ def keypoints_from_saliency(sal: torch.Tensor, k_threshold: torch.Tensor, k_nois
             xy, score, count = select_topk(fine, kept, border, max_keypoints, nms_radius,
                                            exact_ties=False)
     with clock('sub-pixel'):
-        offset = parabola_offsets(fine, xy)
+        offset = (parabola_offsets(fine, xy) if subpixel_window <= 3
+                  else quadratic_offsets(fine, xy, subpixel_window // 2))
     return xy + offset, (score / 255.0).clamp(0, 1), count, thr / 255.0, unfinished
 
 

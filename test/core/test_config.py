@@ -28,7 +28,7 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
                               'noise_blur_kernel', 'noise_blur_sigma', 'nms_radius', 'border',
                               'max_keypoints', 'threshold_scale', 'subpixel',
                               'input_long_side', 'min_source_side', 'nms_mode',
-                              'saliency_upsample'}
+                              'saliency_upsample', 'subpixel_window'}
     assert FIELD_SPECS['preprocessing'].choices == ('auto', 'standardize', 'imagenet')
 
 

@@ -187,3 +187,45 @@ def test_cell_max_equals_block_maxima(cell):
     ref = np.array([[[fine[b, y:y + cell, x:x + cell].max() for x in range(0, 13, cell)]
                      for y in range(0, 10, cell)] for b in range(2)])
     np.testing.assert_array_equal(got, ref)
+
+
+def test_quadratic_offsets_equal_a_least_squares_fit_and_find_a_known_peak():
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:30, 0:40].astype(np.float64)
+    centre = (17.3, 12.6)
+    # An anisotropic, tilted quadratic peak plus noise: the 5x5 least-squares vertex (numpy
+    # lstsq) is the reference; without noise it is the true centre.
+    ax, ay = xx - centre[0], yy - centre[1]
+    clean = 100 - (1.0 * ax ** 2 + 0.6 * ax * ay + 2.0 * ay ** 2)
+    for noise, tol in ((0.0, 1e-3), (0.5, None)):
+        fine = (clean + rng.normal(0, noise, clean.shape)).astype(np.float32)
+        pts = torch.tensor([[[17.0, 13.0], [5.0, 5.0]]])
+        got = pp.quadratic_offsets(torch.from_numpy(fine)[None], pts, 2)[0].numpy()
+        d = np.arange(-2, 3)
+        dy, dx = [v.ravel().astype(np.float64) for v in np.meshgrid(d, d, indexing='ij')]
+        a = np.stack([np.ones_like(dx), dx, dy, dx * dx, dx * dy, dy * dy], 1)
+        c = np.linalg.lstsq(a, fine[13 + dy.astype(int), 17 + dx.astype(int)], rcond=None)[0]
+        hess = np.array([[2 * c[3], c[4]], [c[4], 2 * c[5]]])
+        ref = np.clip(-np.linalg.solve(hess, c[1:3]), -2, 2)
+        np.testing.assert_allclose(got[0], ref, atol=1e-3)
+        if tol is not None:
+            np.testing.assert_allclose(got[0] + [17, 13], centre, atol=tol)
+        # (5, 5) lies far down the slope of the same bowl: its vertex is clamped to 2 px.
+        np.testing.assert_allclose(np.abs(got[1]), [2, 2], atol=1e-6)
+    flat = torch.zeros(1, 10, 10)
+    assert torch.equal(pp.quadratic_offsets(flat, torch.tensor([[[5.0, 5.0]]]), 2),
+                       torch.zeros(1, 1, 2))                 # no peak: no move
+
+
+def test_detector_subpixel_window_five_moves_points_within_two_pixels():
+    img = textured(64, 80, 3)
+    det = ElfDetector(small_config(subpixel=True))
+    three = det.detect([img])[0]
+    det.update(subpixel_window=5)
+    five = det.detect([img])[0]
+    assert len(three) == len(five) > 10
+    # Same maxima, refined differently: each point within 2 px + 0.5 px of its parabola twin.
+    dist = np.abs(five.keypoints[:, None] - three.keypoints[None]).max(-1).min(1)
+    assert np.all(dist <= 2.5) and np.mean(dist > 1e-4) > 0.5
+    with pytest.raises(ConfigError, match='subpixel_window'):
+        det.update(subpixel_window=4)
