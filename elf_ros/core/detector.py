@@ -276,9 +276,10 @@ class ElfDetector:
         with clock('forward (descriptors)'), torch.no_grad():
             _f, desc_map = self.network(x)
         with clock('upsample'):
-            fine = F.interpolate(x, size=(round(h * up), round(w * up)), mode='bilinear',
-                                 align_corners=False)
-            fine = fine.contiguous(memory_format=torch.channels_last)
+            # Plain NCHW here: for the 3-channel tap alone it was faster than channels_last
+            # (forward, gradient and the channel mean of the gradient), same values.
+            fine = F.interpolate(x.contiguous(), size=(round(h * up), round(w * up)),
+                                 mode='bilinear', align_corners=False)
         sal, _none = elf_saliency(self.network, fine, self._offsets, describe=False, clock=clock,
                                   suffix=' (fine)')
         return sal, desc_map

@@ -58,18 +58,19 @@ def summarise(records: list[PairRecord]) -> dict[str, float]:
 
 def localisation(scores: list[PairScores]) -> dict[str, float]:
     """
-    Where the correct MNN matches land (issue 16's numbers; nan when no pair had one).
+    Where the correct MNN matches land (issue 16's numbers; nan when nothing was measured).
 
     `loc_median_px`: the median over pairs of each pair's median error (px in image 2; pairs
     without a correct match left out), so one pair with many matches does not decide it;
     `loc_within_1px`: percent of all correct matches within 1 px (metrics.
-    LOCALISATION_THRESHOLD), pooled over pairs.
+    LOCALISATION_THRESHOLD), pooled over pairs. Pairs recorded before these measures existed
+    (no median although correct matches) count as not measured.
     """
-    medians = [x.mnn_error_median for x in scores
-               if x.mnn_correct and math.isfinite(x.mnn_error_median)]
-    correct = sum(x.mnn_correct for x in scores)
-    return {'loc_median_px': float(np.median(medians)) if medians else math.nan,
-            'loc_within_1px': (100 * sum(x.mnn_within_1px for x in scores) / correct
+    measured = [x for x in scores if x.mnn_correct and math.isfinite(x.mnn_error_median)]
+    correct = sum(x.mnn_correct for x in measured)
+    return {'loc_median_px': (float(np.median([x.mnn_error_median for x in measured]))
+                              if measured else math.nan),
+            'loc_within_1px': (100 * sum(x.mnn_within_1px for x in measured) / correct
                                if correct else math.nan)}
 
 
