@@ -8,6 +8,7 @@ Kapur picks the first maximum of the summed entropies, NMS keeps SuperPoint's gr
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -313,6 +314,23 @@ def maxpool_nms(score: torch.Tensor, candidates: torch.Tensor, radius: int) -> t
     return candidates & (score == _max_window(live, radius))
 
 
+@functools.lru_cache(maxsize=16)
+def _quadratic_solver(half: int, device: str, dtype: torch.dtype
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    Least-squares solver (6, n) of the quadratic over a (2h+1)^2 window and its offsets.
+
+    Computed once on the CPU and kept on the device (a CUDA graph's warm-up fills the cache, so
+    the capture only reads it).
+    """
+    d = torch.arange(-half, half + 1)
+    dy, dx = (v.reshape(-1) for v in torch.meshgrid(d, d, indexing='ij'))
+    fx, fy = dx.to(torch.float64), dy.to(torch.float64)
+    design = torch.stack((torch.ones_like(fx), fx, fy, fx * fx, fx * fy, fy * fy), dim=1)
+    solve = torch.linalg.pinv(design).to(dtype)
+    return solve.to(device), dx.to(device), dy.to(device)
+
+
 def quadratic_offsets(fine: torch.Tensor, xy: torch.Tensor, half: int) -> torch.Tensor:
     """
     Sub-pixel offsets (B, K, 2) from a 2-D quadratic fitted to the (2h+1)^2 window around xy.
@@ -322,12 +340,9 @@ def quadratic_offsets(fine: torch.Tensor, xy: torch.Tensor, half: int) -> torch.
     points; the vertex -H^-1 g, clamped to +-half px, 0 where the fit is not a maximum.
     """
     b, h, w = fine.shape
-    d = torch.arange(-half, half + 1, device=fine.device)
-    dy, dx = (v.reshape(-1).to(torch.float64) for v in torch.meshgrid(d, d, indexing='ij'))
-    design = torch.stack((torch.ones_like(dx), dx, dy, dx * dx, dx * dy, dy * dy), dim=1)
-    solve = torch.linalg.pinv(design).to(fine.dtype)                       # (6, n)
-    x = xy[..., 0].long().unsqueeze(-1) + dx.long()
-    y = xy[..., 1].long().unsqueeze(-1) + dy.long()
+    solve, dx, dy = _quadratic_solver(half, str(fine.device), fine.dtype)  # (6, n), (n,), (n,)
+    x = xy[..., 0].long().unsqueeze(-1) + dx
+    y = xy[..., 1].long().unsqueeze(-1) + dy
     idx = (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)).reshape(b, -1)
     vals = torch.gather(fine.reshape(b, -1), 1, idx).view(*x.shape)        # (B, K, n)
     c = vals @ solve.T                                                     # (B, K, 6)

@@ -45,8 +45,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # diagonal pair keeps the matches of 4 at less cost), a 7-tap noise blur (more stable maxima:
     # more correct matches in every group), threshold_scale 0.25 (the same top 500 on every
     # measured image, but NMS no longer resolves the flat background: ~45 ms less on one thread).
+    # Localisation (issue 16, docs/core.md "Sharper keypoints"): the stem alone on the image
+    # upsampled 2x (2 shifts in fine pixels, the 7-tap blur in fine pixels), one max-pool NMS pass
+    # on the float map at the network's scale (radius 7: as many correct matches as greedy NMS
+    # at 10), a 5x5 quadratic sub-pixel fit; no threshold (Kapur is not even computed).
     'efficientnet_lite1': dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2,
-                               noise_blur_kernel=7, threshold_scale=0.25),
+                               noise_blur_kernel=7, threshold_scale=0.0, nms_mode='float',
+                               nms_radius=7, saliency_upsample=2.0, subpixel_window=5),
     'efficientnet_lite0': dict(_LITE, backbone='efficientnet_lite0'),
     'efficientnet_lite2': dict(_LITE, backbone='efficientnet_lite2'),
     # Seeded random VGG16: a control (how much comes from the architecture alone) and for tests.
