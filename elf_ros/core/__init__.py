@@ -36,6 +36,7 @@ from elf_ros.core.pose import (
     rotation_error_deg,
 )
 from elf_ros.core.presets import DEFAULT_PRESET, load_preset, PRESETS
+from elf_ros.core.stages import profile_stages, StageClock
 from elf_ros.core.timing import call_times, median_ms
 from elf_ros.core.weights import WeightsError
 
@@ -53,5 +54,5 @@ __all__ = [
     'MIN_POINTS', 'RelativePose', 'direction_error_deg', 'estimate_relative_pose',
     'rotation_error_deg',
     # benchmarks (the detector benchmark's measurements; its command line is elf_ros.bench)
-    'benchmark', 'call_times', 'median_ms',
+    'benchmark', 'call_times', 'median_ms', 'profile_stages', 'StageClock',
 ]
