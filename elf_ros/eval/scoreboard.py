@@ -241,7 +241,7 @@ def summary_markdown(data: dict[str, Any]) -> str:
     if skipped:
         lines.append(f'Not run here (reasons in docs/evaluation.md): {", ".join(skipped)}.')
     if rows:
-        lines.append(f'Targets of issue 8: {verdicts.count("pass")} checks pass, '
+        lines.append(f'Targets (issues 8 and 16): {verdicts.count("pass")} checks pass, '
                      f'{verdicts.count("fail")} fail, {verdicts.count("not run")} target '
                      'methods not run (docs/evaluation.md).')
     return '\n'.join(lines) + '\n'
