@@ -1,0 +1,126 @@
+"""
+ONNX export of the ELF front end, and reading back what an exported file was built from.
+
+The file holds images (B, 3, H, W) float32 0..255 -> saliency (B, H, W) and one description map
+per layer, with the input gradient as forward operations (dynamic batch; fixed or dynamic
+size). It records the config fields that define the graph, and the strides and descriptor width
+the post-processing needs, as ONNX metadata (``elf_ros.front_end``, JSON), so a detector can run
+the file without building (or having the weights of) the torch network.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from elf_ros.core.backbones import Backbone
+from elf_ros.core.config import ConfigError, DetectorConfig
+from elf_ros.core.front_end import FrontEnd
+
+METADATA_KEY = 'elf_ros.front_end'
+# Config fields that shape the exported graph (weights and seed are inside it, only recorded).
+GRAPH_FIELDS = ('backbone', 'detection_layer', 'description_layer', 'preprocessing',
+                'relu6_pass_gradient', 'shift_averaging')
+OPSET = 18
+
+
+def front_end_metadata(config: DetectorConfig, backbone: Backbone, preprocessing: str,
+                       size: tuple[int, int] | None) -> dict[str, Any]:
+    """What a detector needs to know about an exported front end (JSON-able)."""
+    fields = {f: getattr(config, f) for f in GRAPH_FIELDS}
+    fields.update(detection_layer=backbone.detection_layer,
+                  description_layer=backbone.description_layer, preprocessing=preprocessing)
+    return dict(fields=fields, weights=config.weights, seed=config.seed,
+                size=list(size) if size else None,
+                detection_stride=backbone.detection_stride,
+                description_stride=backbone.description_stride,
+                max_stride=backbone.max_stride, descriptor_dim=backbone.descriptor_dim)
+
+
+def export_onnx(front: FrontEnd, metadata: dict[str, Any], height: int, width: int,
+                dynamic_size: bool) -> bytes:
+    """
+    Serialise ``front`` (float32, on the CPU) to ONNX bytes with ``metadata`` attached.
+
+    The batch is always dynamic; height and width too when ``dynamic_size``.
+    """
+    import onnx  # noqa: PLC0415 - optional: only exporting needs it
+
+    front = front.float().cpu().eval()
+    example = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(0)) * 255
+    with torch.no_grad():
+        outputs = front(example)
+    names = ['saliency'] + [f'descriptors{i}' for i in range(len(outputs) - 1)]
+    axes = {0: 'batch', 2: 'height', 3: 'width'} if dynamic_size else {0: 'batch'}
+    out_axes = {n: {0: 'batch'} for n in names}
+    if dynamic_size:
+        out_axes['saliency'] = {0: 'batch', 1: 'height', 2: 'width'}
+    buffer = io.BytesIO()
+    torch.onnx.export(front, (example,), buffer, dynamo=False, input_names=['images'],
+                      output_names=names, dynamic_axes={'images': axes, **out_axes},
+                      opset_version=OPSET, do_constant_folding=True)
+    model = onnx.load_from_string(buffer.getvalue())
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata, sort_keys=True)
+    return model.SerializeToString()
+
+
+def read_metadata(path: str) -> dict[str, Any]:
+    """The ``elf_ros.front_end`` metadata of an exported file (clear errors otherwise)."""
+    try:
+        import onnx  # noqa: PLC0415 - optional
+    except ImportError:
+        raise ConfigError("exported_model: reading an ONNX file needs the Python package "
+                          "'onnx': pip install onnx") from None
+    if not Path(path).is_file():
+        raise ConfigError(f'exported_model: no file {path!r}')
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - any parse failure means "not an ONNX model"
+        raise ConfigError(f'exported_model: {path!r} is not an ONNX model ({exc})') from None
+    props = {p.key: p.value for p in model.metadata_props}
+    if METADATA_KEY not in props:
+        raise ConfigError(f'exported_model: {path!r} was not written by elf-export (no '
+                          f'{METADATA_KEY} metadata)')
+    return json.loads(props[METADATA_KEY])
+
+
+def check_matches(metadata: dict[str, Any], config: DetectorConfig, backbone_fields: dict[str, Any]
+                  ) -> None:
+    """Refuse a config whose graph-defining fields differ from the exported file's."""
+    wrong = [f'{k}: file {v!r}, config {backbone_fields[k]!r}'
+             for k, v in metadata['fields'].items() if backbone_fields.get(k) != v]
+    size = metadata.get('size')
+    if size and config.input_width and [config.input_height, config.input_width] != size:
+        wrong.append(f'input size: file {size[1]}x{size[0]}, config '
+                     f'{config.input_width}x{config.input_height}')
+    if wrong:
+        raise ConfigError('exported_model: the file was exported for another front end; '
+                          + '; '.join(wrong) + '. Export again (elf-export) or change the config.')
+
+
+def backbone_from_metadata(metadata: dict[str, Any]) -> Backbone:
+    """A :class:`Backbone` record without a network: what post-processing reads from it."""
+    f = metadata['fields']
+    return Backbone(None, f['detection_layer'], f['description_layer'],  # type: ignore[arg-type]
+                    metadata['detection_stride'], metadata['description_stride'],
+                    metadata['max_stride'], metadata['descriptor_dim'],
+                    (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+
+def config_graph_fields(config: DetectorConfig) -> dict[str, Any]:
+    """The graph-defining fields of a config as the metadata records them (defaults resolved)."""
+    from elf_ros.core.registry import BACKBONES, split_layers  # noqa: PLC0415
+
+    spec = BACKBONES.get(config.backbone)
+    fields = {f: getattr(config, f) for f in GRAPH_FIELDS}
+    if spec is not None:
+        fields['detection_layer'] = config.detection_layer or spec.detection
+        fields['description_layer'] = ','.join(
+            split_layers(config.description_layer or spec.description))
+    fields['preprocessing'] = ('imagenet' if config.preprocessing == 'auto'
+                               else config.preprocessing)
+    return fields
