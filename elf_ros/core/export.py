@@ -13,12 +13,14 @@ import io
 import json
 from pathlib import Path
 from typing import Any
+import warnings
 
 import torch
 
-from elf_ros.core.backbones import Backbone
+from elf_ros.core.backbones import Backbone, build_backbone
 from elf_ros.core.config import ConfigError, DetectorConfig
 from elf_ros.core.front_end import FrontEnd
+from elf_ros.core.saliency import shift_offsets
 
 METADATA_KEY = 'elf_ros.front_end'
 # Config fields that shape the exported graph (weights and seed are inside it, only recorded).
@@ -47,21 +49,25 @@ def export_onnx(front: FrontEnd, metadata: dict[str, Any], height: int, width: i
 
     The batch is always dynamic; height and width too when ``dynamic_size``.
     """
-    import onnx  # noqa: PLC0415 - optional: only exporting needs it
+    from elf_ros.core.runtime import require  # noqa: PLC0415 - import cycle
 
+    onnx = require('onnx', 'onnx', 'export')
     front = front.float().cpu().eval()
     example = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(0)) * 255
     with torch.no_grad():
         outputs = front(example)
     names = ['saliency'] + [f'descriptors{i}' for i in range(len(outputs) - 1)]
     axes = {0: 'batch', 2: 'height', 3: 'width'} if dynamic_size else {0: 'batch'}
-    out_axes = {n: {0: 'batch'} for n in names}
+    out_axes = {n: {0: 'batch', 2: f'{n}_height', 3: f'{n}_width'} if dynamic_size
+                else {0: 'batch'} for n in names}
     if dynamic_size:
         out_axes['saliency'] = {0: 'batch', 1: 'height', 2: 'width'}
     buffer = io.BytesIO()
-    torch.onnx.export(front, (example,), buffer, dynamo=False, input_names=['images'],
-                      output_names=names, dynamic_axes={'images': axes, **out_axes},
-                      opset_version=OPSET, do_constant_folding=True)
+    with warnings.catch_warnings():   # the tracer's notes on shape inference: not actionable
+        warnings.simplefilter('ignore')
+        torch.onnx.export(front, (example,), buffer, dynamo=False, input_names=['images'],
+                          output_names=names, dynamic_axes={'images': axes, **out_axes},
+                          opset_version=OPSET, do_constant_folding=True)
     model = onnx.load_from_string(buffer.getvalue())
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(metadata, sort_keys=True)
@@ -94,9 +100,9 @@ def check_matches(metadata: dict[str, Any], config: DetectorConfig, backbone_fie
     wrong = [f'{k}: file {v!r}, config {backbone_fields[k]!r}'
              for k, v in metadata['fields'].items() if backbone_fields.get(k) != v]
     size = metadata.get('size')
-    if size and config.input_width and [config.input_height, config.input_width] != size:
-        wrong.append(f'input size: file {size[1]}x{size[0]}, config '
-                     f'{config.input_width}x{config.input_height}')
+    if size and [config.input_height, config.input_width] != size:
+        wrong.append(f'input size: file fixed at {size[1]}x{size[0]}, config '
+                     f'input_width x input_height {config.input_width}x{config.input_height}')
     if wrong:
         raise ConfigError('exported_model: the file was exported for another front end; '
                           + '; '.join(wrong) + '. Export again (elf-export) or change the config.')
@@ -124,3 +130,37 @@ def config_graph_fields(config: DetectorConfig) -> dict[str, Any]:
     fields['preprocessing'] = ('imagenet' if config.preprocessing == 'auto'
                                else config.preprocessing)
     return fields
+
+
+def export_front_end(config: DetectorConfig, path: Path, height: int, width: int,
+                     fixed_size: bool = False, check: bool = False) -> str:
+    """
+    Write the ONNX front end of ``config`` to ``path``; return a short report.
+
+    ``check`` runs the file with ONNX Runtime on the CPU (batch 2, the example size) and reports
+    the largest difference to torch for the saliency and each description map.
+    """
+    backbone = build_backbone(config)
+    preprocessing = 'imagenet' if config.preprocessing == 'auto' else config.preprocessing
+    front = FrontEnd(backbone, preprocessing, shift_offsets(config.shift_averaging))
+    metadata = front_end_metadata(config, backbone, preprocessing,
+                                  (height, width) if fixed_size else None)
+    data = export_onnx(front, metadata, height, width, dynamic_size=not fixed_size)
+    path.write_bytes(data)
+    size = f'fixed {width}x{height}' if fixed_size else 'dynamic size'
+    lines = [f'wrote {path} ({len(data) / 1e6:.1f} MB): {config.backbone} '
+             f'{backbone.detection_layer}/{backbone.description_layer}, '
+             f'{config.shift_averaging} shift(s), dynamic batch, {size}']
+    if check:
+        from elf_ros.core.runtime import onnxruntime_front_end  # noqa: PLC0415
+
+        run = onnxruntime_front_end(str(path), torch.device('cpu'), torch.get_num_threads())
+        x = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(1)) * 255
+        with torch.no_grad():
+            want = front(x)
+        sal, descs = run(x)
+        for name, a, b in zip(['saliency'] + [f'descriptors{i}' for i in range(len(descs))],
+                              (sal, *descs), want, strict=True):
+            lines.append(f'check {name}: max |onnxruntime - torch| {(a - b).abs().max():.2e} '
+                         f'(values up to {b.abs().max():.2e})')
+    return '\n'.join(lines)

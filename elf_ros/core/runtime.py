@@ -15,6 +15,7 @@ scale at the network size, on the detector's device -> (saliency (B, h, w) float
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Callable, TYPE_CHECKING
 
 import numpy as np
@@ -42,7 +43,7 @@ def require(module: str, package: str, runtime: str) -> object:
         return importlib.import_module(module)
     except ImportError:
         raise RuntimeUnavailable(
-            f"runtime {runtime!r} needs the Python package {package!r}: "
+            f"{runtime!r} needs the Python package {package!r}: "
             f"pip install {package}") from None
 
 
@@ -101,9 +102,17 @@ def openvino_front_end(model: bytes | str, device: torch.device, threads: int) -
     """An ONNX front end compiled by OpenVINO for the CPU."""
     ov = require('openvino', 'openvino', 'openvino')
     core = ov.Core()
-    read = core.read_model(model) if isinstance(model, str) else core.read_model(
-        np.frombuffer(model, np.uint8))
-    compiled = core.compile_model(read, 'CPU', {'INFERENCE_NUM_THREADS': threads})
+    if isinstance(model, bytes):        # OpenVINO reads ONNX from a file
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, 'front_end.onnx')
+            with open(path, 'wb') as f:
+                f.write(model)
+            read = core.read_model(path)
+    else:
+        read = core.read_model(model)
+    # f32: OpenVINO would otherwise pick bf16 on CPUs that have it (that is the 'bf16' runtime)
+    compiled = core.compile_model(read, 'CPU', {'INFERENCE_NUM_THREADS': threads,
+                                                'INFERENCE_PRECISION_HINT': 'f32'})
     request = compiled.create_infer_request()
 
     def run(x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
