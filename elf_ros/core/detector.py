@@ -18,12 +18,12 @@ import torch.nn.functional as F  # noqa: N812 - conventional alias
 from elf_ros.core.backbones import build_backbone
 from elf_ros.core.config import ConfigError, DetectorConfig, ENGINE_RUNTIMES, RUNTIME_FIELDS
 from elf_ros.core.cuda_graph import CUDA_CAPTURE_LOCK, GraphCache
+from elf_ros.core.front_end import normalise_images
 from elf_ros.core.postprocess import (
     gaussian_kernel1d,
     keypoints_from_saliency,
     sample_descriptor_maps,
 )
-from elf_ros.core.front_end import normalise_images
 from elf_ros.core.runtime import engine_front_end, make_front_end
 from elf_ros.core.saliency import shift_offsets
 

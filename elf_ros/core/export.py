@@ -31,7 +31,7 @@ OPSET = 18
 
 def front_end_metadata(config: DetectorConfig, backbone: Backbone, preprocessing: str,
                        size: tuple[int, int] | None) -> dict[str, Any]:
-    """What a detector needs to know about an exported front end (JSON-able)."""
+    """Describe an exported front end for a detector (JSON-able)."""
     fields = {f: getattr(config, f) for f in GRAPH_FIELDS}
     fields.update(detection_layer=backbone.detection_layer,
                   description_layer=backbone.description_layer, preprocessing=preprocessing)
@@ -75,7 +75,7 @@ def export_onnx(front: FrontEnd, metadata: dict[str, Any], height: int, width: i
 
 
 def read_metadata(path: str) -> dict[str, Any]:
-    """The ``elf_ros.front_end`` metadata of an exported file (clear errors otherwise)."""
+    """Read the ``elf_ros.front_end`` metadata of an exported file (clear errors otherwise)."""
     try:
         import onnx  # noqa: PLC0415 - optional
     except ImportError:
@@ -109,7 +109,7 @@ def check_matches(metadata: dict[str, Any], config: DetectorConfig, backbone_fie
 
 
 def backbone_from_metadata(metadata: dict[str, Any]) -> Backbone:
-    """A :class:`Backbone` record without a network: what post-processing reads from it."""
+    """Make a :class:`Backbone` record without a network: what post-processing reads."""
     f = metadata['fields']
     return Backbone(None, f['detection_layer'], f['description_layer'],  # type: ignore[arg-type]
                     metadata['detection_stride'], metadata['description_stride'],
@@ -118,7 +118,7 @@ def backbone_from_metadata(metadata: dict[str, Any]) -> Backbone:
 
 
 def config_graph_fields(config: DetectorConfig) -> dict[str, Any]:
-    """The graph-defining fields of a config as the metadata records them (defaults resolved)."""
+    """Return the graph-defining fields of a config as the metadata records them."""
     from elf_ros.core.registry import BACKBONES, split_layers  # noqa: PLC0415
 
     spec = BACKBONES.get(config.backbone)

@@ -11,7 +11,7 @@ BatchNorm a per-channel scale, a residual sum a sum of the two paths' gradients.
 Why: a graph without ``torch.autograd.grad`` can be compiled whole (``torch.compile``), exported
 to ONNX (and from there to TensorRT / OpenVINO), and skips autograd's bookkeeping. Only the
 sequential built-in backbones (VGG, AlexNet, EfficientNet-Lite) are covered: their modules are a
-closed, known set. Any other module raises :class:`UnsupportedLayer`.
+closed, known set. Any other module raises :class:`UnsupportedLayerError`.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from elf_ros.core.efficientnet_lite import Head, MBConv, StemConv
 Adjoint = Callable[[torch.Tensor], torch.Tensor]     # gradient at the output -> at the input
 
 
-class UnsupportedLayer(TypeError):
+class UnsupportedLayerError(TypeError):
     """A module whose gradient has no forward-operation form here (use the autograd runtime)."""
 
 
@@ -66,7 +66,7 @@ def _reflect_pad_adjoint(g: torch.Tensor, pad: tuple[int, int, int, int]) -> tor
 def conv_step(m: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, Adjoint]:
     """Convolution; adjoint: transposed convolution with the same weights, cut to x's size."""
     if isinstance(m.padding, str) or _pair(m.dilation) != (1, 1):
-        raise UnsupportedLayer(f'{m}: only integer padding and dilation 1 are supported')
+        raise UnsupportedLayerError(f'{m}: only integer padding and dilation 1 are supported')
     y = m(x)
     stride = _pair(m.stride)
     extra = (stride[0] - 1, stride[1] - 1)     # the rows/cols a strided conv dropped, cut below
@@ -76,7 +76,7 @@ def conv_step(m: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, Adjoint]:
             return _crop_or_pad(gi, x)
         return y, adjoint
     if m.padding_mode != 'reflect':
-        raise UnsupportedLayer(f'{m}: padding_mode {m.padding_mode!r} is not supported')
+        raise UnsupportedLayerError(f'{m}: padding_mode {m.padding_mode!r} is not supported')
     pad = m._reversed_padding_repeated_twice  # (left, right, top, bottom), what conv pads with
     padded_h, padded_w = x.shape[-2] + pad[2] + pad[3], x.shape[-1] + pad[0] + pad[1]
 
@@ -113,7 +113,7 @@ def maxpool_step(m: nn.MaxPool2d, x: torch.Tensor) -> tuple[torch.Tensor, Adjoin
     """
     k, s = _pair(m.kernel_size), _pair(m.stride)
     if _pair(m.padding) != (0, 0) or _pair(m.dilation) != (1, 1) or m.ceil_mode:
-        raise UnsupportedLayer(f'{m}: only padding 0, dilation 1, floor mode are supported')
+        raise UnsupportedLayerError(f'{m}: only padding 0, dilation 1, floor mode are supported')
     y = m(x)
 
     def adjoint(g: torch.Tensor) -> torch.Tensor:
@@ -151,7 +151,7 @@ def _place(routed: torch.Tensor, k: tuple[int, int], s: tuple[int, int], c: int
 def batchnorm_step(m: nn.BatchNorm2d, x: torch.Tensor) -> tuple[torch.Tensor, Adjoint]:
     """Eval-mode BatchNorm is a per-channel affine map; adjoint: the per-channel scale."""
     if m.training or m.running_var is None:
-        raise UnsupportedLayer(f'{m}: only eval-mode BatchNorm with running statistics')
+        raise UnsupportedLayerError(f'{m}: only eval-mode BatchNorm with running statistics')
     scale = torch.rsqrt(m.running_var + m.eps)
     if m.weight is not None:
         scale = scale * m.weight
@@ -201,13 +201,13 @@ def layer_step(m: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Adjoint]:
         return chain_steps([m._conv_stem, m._bn0], x)
     if isinstance(m, Head):
         return chain_steps([m._conv_head, m._bn1, m.act], x)
-    raise UnsupportedLayer(
+    raise UnsupportedLayerError(
         f'{type(m).__name__}: no forward-operation gradient for this module; use the '
         "'autograd' runtime")
 
 
 def check_supported(layers: list[nn.Module]) -> None:
-    """Raise :class:`UnsupportedLayer` unless every module has a forward-operation adjoint."""
+    """Raise :class:`UnsupportedLayerError` unless every module has a forward-operation adjoint."""
     probe = torch.zeros(1, 1, 1, 1)
     known = (nn.Conv2d, nn.ReLU, nn.ReLU6, PassUpperReLU6, nn.MaxPool2d, nn.BatchNorm2d,
              nn.Identity, MBConv, StemConv, Head)

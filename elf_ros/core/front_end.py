@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from elf_ros.core.backbones import Backbone, SequentialTaps
-from elf_ros.core.forward_gradient import ForwardGradientTaps, UnsupportedLayer
+from elf_ros.core.forward_gradient import ForwardGradientTaps, UnsupportedLayerError
 from elf_ros.core.saliency import Offset, saliency_from_gradient, shifted_batch
 
 
@@ -35,6 +35,8 @@ def normalise_images(x: torch.Tensor, preprocessing: str, mean: torch.Tensor, st
 
 class FrontEnd(nn.Module):
     """
+    Images to saliency and description maps, autograd-free (compilable, exportable).
+
     forward(x) with x (B, 3, H, W) float32 on the 0..255 scale at the network size returns
     (saliency (B, H, W) float32 in [0, 1], D1, D2, ...): one description map per layer,
     (B, C_i, H / s_i, W / s_i) in the network's dtype.
@@ -45,7 +47,7 @@ class FrontEnd(nn.Module):
         super().__init__()
         net = backbone.network
         if not isinstance(net, SequentialTaps):
-            raise UnsupportedLayer(
+            raise UnsupportedLayerError(
                 'torchvision: backbones have no forward-operation gradient; use the '
                 "'autograd' runtime")
         self.taps = ForwardGradientTaps(net.layers, net.det, net.desc)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 FrontEndFn = Callable[[torch.Tensor], tuple[torch.Tensor, tuple[torch.Tensor, ...]]]
 
 
-class RuntimeUnavailable(RuntimeError):
+class RuntimeUnavailableError(RuntimeError):
     """The runtime's engine is not installed (the message names the pip package)."""
 
 
@@ -42,14 +42,14 @@ def require(module: str, package: str, runtime: str) -> object:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise RuntimeUnavailable(
-            f"{runtime!r} needs the Python package {package!r}: "
-            f"pip install {package}") from None
+        raise RuntimeUnavailableError(
+            f'{runtime!r} needs the Python package {package!r}: '
+            f'pip install {package}') from None
 
 
 def autograd_front_end(backbone: 'Backbone', network: torch.nn.Module, preprocessing: str,
                        offsets: list[Offset], half: bool, device: torch.device) -> FrontEndFn:
-    """The reference path: normalise, then elf_saliency (autograd) on the torch network."""
+    """Run the reference path: normalise, then elf_saliency (autograd) on the network."""
     consts = [torch.tensor(v, device=device).view(1, 3, 1, 1) for v in
               (backbone.mean, backbone.std, backbone.standard_scale, backbone.standard_shift)]
 
@@ -79,7 +79,7 @@ def module_front_end(front: FrontEnd, runtime: str, device: torch.device) -> Fro
 
 def onnxruntime_front_end(model: bytes | str, device: torch.device, threads: int
                           ) -> FrontEndFn:
-    """An ONNX front end run by ONNX Runtime (TensorRT, then CUDA providers on a GPU)."""
+    """Run an ONNX front end with ONNX Runtime (TensorRT, then CUDA providers on a GPU)."""
     ort = require('onnxruntime', 'onnxruntime', 'onnxruntime')
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -99,7 +99,7 @@ def onnxruntime_front_end(model: bytes | str, device: torch.device, threads: int
 
 
 def openvino_front_end(model: bytes | str, device: torch.device, threads: int) -> FrontEndFn:
-    """An ONNX front end compiled by OpenVINO for the CPU."""
+    """Run an ONNX front end compiled by OpenVINO for the CPU."""
     ov = require('openvino', 'openvino', 'openvino')
     core = ov.Core()
     if isinstance(model, bytes):        # OpenVINO reads ONNX from a file
@@ -134,7 +134,7 @@ def engine_front_end(runtime: str, model: bytes | str, device: torch.device) -> 
 def make_front_end(runtime: str, backbone: 'Backbone', metadata: dict, preprocessing: str,
                    offsets: list[Offset], half: bool, device: torch.device) -> FrontEndFn:
     """
-    The front end of a freshly built torch backbone (already on ``device``) for ``runtime``.
+    Return the front end of a freshly built torch backbone (on ``device``) for ``runtime``.
 
     The engine runtimes export it to ONNX in memory first (dynamic batch and size).
     """

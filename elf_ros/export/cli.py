@@ -13,7 +13,6 @@ import argparse
 from pathlib import Path
 import sys
 
-
 from elf_ros.core import ConfigError, DEFAULT_PRESET, FIELD_SPECS, load_preset, PRESETS
 from elf_ros.core.config import FIELD_TYPES
 from elf_ros.core.export import export_front_end

@@ -4,13 +4,12 @@ import torch
 from torch import nn
 
 from elf_ros.core import DetectorConfig
-from elf_ros.core.activations import pass_relu6_gradient
 from elf_ros.core.backbones import _init_random, build_backbone, SequentialTaps, vgg_layers
 from elf_ros.core.forward_gradient import (
     ForwardGradientTaps,
     layer_step,
     maxpool_step,
-    UnsupportedLayer,
+    UnsupportedLayerError,
 )
 from elf_ros.core.registry import BACKBONES
 from elf_ros.core.weights import seeded
@@ -137,5 +136,5 @@ def test_unfolded_batchnorm_is_a_per_channel_scale():
 
 def test_an_unknown_module_is_refused_by_name():
     net = SequentialTaps([nn.Conv2d(3, 4, 3), nn.GELU()], 1, [1])
-    with pytest.raises(UnsupportedLayer, match='GELU.*autograd'):
+    with pytest.raises(UnsupportedLayerError, match='GELU.*autograd'):
         ForwardGradientTaps(net.layers, 1, [1])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from elf_ros.core import ConfigError, ElfDetector
-from elf_ros.core.runtime import require, RuntimeUnavailable
+from elf_ros.core.runtime import require, RuntimeUnavailableError
 from elf_ros.export.cli import main as elf_export
 
 from .conftest import small_config, textured
@@ -78,7 +78,7 @@ def test_an_export_for_another_front_end_is_refused(tmp_path):
 
 
 def test_config_errors_name_the_problem(tmp_path):
-    with pytest.raises(ConfigError, match="runtime onnxruntime or openvino, got runtime 'forward'"):
+    with pytest.raises(ConfigError, match="onnxruntime or openvino, got runtime 'forward'"):
         small_config(runtime='forward', exported_model='x.onnx').validate()
     with pytest.raises(ConfigError, match='no file'):
         ElfDetector(small_config(runtime='onnxruntime',
@@ -87,7 +87,7 @@ def test_config_errors_name_the_problem(tmp_path):
     with pytest.raises(ConfigError, match='not an ONNX model'):
         ElfDetector(small_config(runtime='onnxruntime',
                                  exported_model=str(tmp_path / 'junk.onnx')))
-    with pytest.raises(RuntimeUnavailable, match='pip install no-such-engine'):
+    with pytest.raises(RuntimeUnavailableError, match='pip install no-such-engine'):
         require('no_such_engine_module', 'no-such-engine', 'onnxruntime')
 
 
