@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 import sys
 
-from elf_ros.core import benchmark, PRESETS
+from elf_ros.core import benchmark, PRESETS, RUNTIMES
 
 SHARED = Path(__file__).resolve().parents[2].parent / 'shared'
 DEFAULT_PHOTO = SHARED / 'data/oxford_graf/img1.png'
@@ -40,6 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--half', action='store_true', help='float16 network on CUDA')
     p.add_argument('--no-cuda-graphs', action='store_true', help='run CUDA eagerly (no graphs)')
     p.add_argument('--threads', type=int, default=0, help='torch/OpenCV CPU threads (0 = keep)')
+    p.add_argument('--runtime', default='autograd', choices=RUNTIMES,
+                   help='how the front end runs (detector field runtime)')
+    p.add_argument('--exported-model', default='', metavar='PATH',
+                   help='an elf-export ONNX file to run (with --runtime onnxruntime/openvino)')
     p.add_argument('--image', default=None,
                    help='photo to time on (default: Oxford graf when present, else texture)')
     p.add_argument('--json', default=None, help='also write the result as JSON here')

@@ -64,8 +64,13 @@ def bare_fn(det: ElfDetector, frames: list[np.ndarray]) -> Callable[[], Any]:
     """
     Forward to both taps + input gradient of the detection map, on a pre-uploaded batch.
 
-    With shift averaging, the shifted copies are part of the batch, as in the detector.
+    With shift averaging, the shifted copies are part of the batch, as in the detector. Other
+    runtimes than 'autograd': their whole front end (normalisation and saliency included).
     """
+    if det.config.runtime != 'autograd':
+        images = det._upload(frames, list(range(len(frames))),
+                             det._net_size(*frames[0].shape[:2]))
+        return lambda: det._front(images)
     x = det._normalise(det._upload(frames, list(range(len(frames))),
                                    det._net_size(*frames[0].shape[:2])))
     x = torch.cat([shift_image(x, d) for d in det._offsets])
@@ -107,7 +112,9 @@ def build(preset: str, args: Settings,
     published weights are not available here.
     """
     overrides = dict(device=args.device, half_precision=args.half, input_width=args.width,
-                     input_height=args.height, cuda_graphs=not args.no_cuda_graphs)
+                     input_height=args.height, cuda_graphs=not args.no_cuda_graphs,
+                     runtime=getattr(args, 'runtime', 'autograd'),
+                     exported_model=getattr(args, 'exported_model', ''))
     try:
         return ElfDetector(load_preset(preset, **overrides)), load_preset(preset).weights
     except WeightsError as exc:
@@ -142,7 +149,8 @@ def run(args: Settings,
         if args.profile:
             print_profile(lambda d=det: d.detect(frames), preset)
         c = det.config
-        rows.append(dict(method=f'elf-{preset}', weights=weights,
+        runtime = '' if c.runtime == 'autograd' else f' ({c.runtime})'
+        rows.append(dict(method=f'elf-{preset}{runtime}', weights=weights,
                          layers=f'{det.backbone.detection_layer}/{det.backbone.description_layer}',
                          precision=('fp16' if det.half else 'fp32') + (
                              '+graph' if det._graphs is not None else ''),

@@ -107,3 +107,29 @@ def test_other_runtimes_stay_close_to_autograd(runtime):
     dist = torch.cdist(torch.from_numpy(ref.keypoints), torch.from_numpy(got.keypoints))
     within = (dist.min(dim=1).values <= 1.0).float().mean().item()
     assert within >= (0.99 if runtime == 'openvino' else 0.8)
+
+
+def test_benchmarks_run_an_exported_model_and_compare_runtimes(tmp_path, capsys):
+    pytest.importorskip('onnxruntime')
+    import json
+
+    from elf_ros.bench import cli as bench
+    from elf_ros.bench import runtimes
+
+    path = tmp_path / 'random.onnx'
+    assert elf_export([str(path), '--preset', 'random', '--width', '96', '--height', '64']) == 0
+    out = tmp_path / 'bench.json'
+    assert bench.main(['--presets', 'random', '--width', '96', '--height', '64', '--repeats',
+                       '1', '--warmup', '0', '--device', 'cpu', '--runtime', 'onnxruntime',
+                       '--exported-model', str(path), '--json', str(out)]) == 0
+    row = json.loads(out.read_text())['rows'][0]
+    assert row['method'] == 'elf-random (onnxruntime)' and row['bare_ms'] > 0
+    out = tmp_path / 'runtimes.json'
+    assert runtimes.main(['--presets', 'random', '--runtimes', 'autograd', 'forward',
+                          'onnxruntime', '--width', '96', '--height', '64', '--repeats', '1',
+                          '--warmup', '0', '--check-images', '--json', str(out)]) == 0
+    rows = json.loads(out.read_text())['rows']
+    assert [r['runtime'] for r in rows] == ['autograd', 'forward', 'onnxruntime', '-']
+    for r in rows[:3]:          # the same detections as autograd on the benchmark frame
+        assert r['within_1px'] == 1.0 and r['cosine_mean'] > 0.9999 and r['exact_enough']
+    assert 'exact enough' in capsys.readouterr().out
