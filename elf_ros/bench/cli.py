@@ -13,12 +13,8 @@ import json
 from pathlib import Path
 import sys
 
+from elf_ros.bench.defaults import DEFAULT_PHOTO, DEFAULT_WEIGHTS
 from elf_ros.core import benchmark, PRESETS, RUNTIMES
-
-SHARED = Path(__file__).resolve().parents[2].parent / 'shared'
-DEFAULT_PHOTO = SHARED / 'data/oxford_graf/img1.png'
-# Offline stand-in for torchvision's VGG-19 (same cost up to conv3_1): the normalised file.
-DEFAULT_WEIGHTS = {'vgg19': SHARED / 'weights/vgg19_normalised_conv3_1/vgg_normalised_conv3_1.pth'}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -5,7 +5,7 @@ For a preset, one detector per runtime (same config otherwise) is timed interlea
 SIFT on the benchmark frame ("full": ``detect()`` host to host; "front": the front end alone on a
 pre-uploaded batch), and each runtime's detections on real photos are compared with the
 'autograd' reference: the share of reference keypoints with a keypoint within 1 px, and the
-cosine between the descriptors of those pairs. The command line is elf_ros.bench.runtimes.
+cosine between the descriptors of those pairs. The command line is elf_ros.bench.runtimes_cli.
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 import torch
 
-from elf_ros.core import ElfDetector, ElfResult, load_preset
 from elf_ros.core.benchmark import opencv_fn
+from elf_ros.core.detector import ElfDetector, ElfResult
+from elf_ros.core.presets import load_preset
 from elf_ros.core.timing import median_ms
 
 KEYPOINT_TARGET = 0.99        # share of keypoints within 1 px of eager's

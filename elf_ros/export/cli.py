@@ -13,30 +13,14 @@ import argparse
 from pathlib import Path
 import sys
 
-from elf_ros.core import ConfigError, DEFAULT_PRESET, FIELD_SPECS, load_preset, PRESETS
-from elf_ros.core.config import FIELD_TYPES
-from elf_ros.core.export import export_front_end
-
-
-def typed_override(text: str) -> tuple[str, object]:
-    """NAME=VALUE of a detector field, converted to the field's type."""
-    name, sep, value = text.partition('=')
-    if not sep or name not in FIELD_SPECS:
-        raise ConfigError(f'--set expects NAME=VALUE with NAME a detector field, got {text!r}; '
-                          'fields: ' + ', '.join(FIELD_SPECS))
-    import dataclasses
-
-    from elf_ros.core import DetectorConfig
-    kind = FIELD_TYPES[next(f.type for f in dataclasses.fields(DetectorConfig)
-                            if f.name == name)]
-    if kind is bool:
-        if value.lower() not in ('true', 'false', '1', '0'):
-            raise ConfigError(f'{name}: expected true or false, got {value!r}')
-        return name, value.lower() in ('true', '1')
-    try:
-        return name, kind(value)
-    except ValueError:
-        raise ConfigError(f'{name}: expected {kind.__name__}, got {value!r}') from None
+from elf_ros.core import (
+    ConfigError,
+    DEFAULT_PRESET,
+    export_front_end,
+    load_preset,
+    parse_assignments,
+    PRESETS,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        overrides = dict(typed_override(s) for s in args.set)
+        overrides = parse_assignments(args.set)
         config = load_preset(args.preset, **overrides, device='cpu', runtime='forward')
         report = export_front_end(config, Path(args.output), args.height, args.width,
                                   fixed_size=args.fixed_size, check=args.check)

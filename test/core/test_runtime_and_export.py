@@ -114,7 +114,7 @@ def test_benchmarks_run_an_exported_model_and_compare_runtimes(tmp_path, capsys)
     import json
 
     from elf_ros.bench import cli as bench
-    from elf_ros.bench import runtimes
+    from elf_ros.bench import runtimes_cli as runtimes
 
     path = tmp_path / 'random.onnx'
     assert elf_export([str(path), '--preset', 'random', '--width', '96', '--height', '64']) == 0

@@ -1,5 +1,5 @@
 """
-Command line of the runtime comparison: `python -m elf_ros.bench.runtimes` (no ROS needed).
+Command line of the runtime comparison: `python -m elf_ros.bench.runtimes_cli` (no ROS needed).
 
 For each preset, every front-end runtime (autograd, forward, compile, bf16, onnxruntime,
 openvino) timed in one run with SIFT, and checked against the autograd reference on real photos
@@ -15,11 +15,8 @@ import sys
 import cv2
 import torch
 
-from elf_ros.bench.cli import DEFAULT_PHOTO, DEFAULT_WEIGHTS, SHARED
-from elf_ros.core import PRESETS
-from elf_ros.core.benchmark import bench_frame
-from elf_ros.core.config import RUNTIMES
-from elf_ros.core.runtime_compare import compare, environment, format_rows, read_frames
+from elf_ros.bench.defaults import DEFAULT_PHOTO, DEFAULT_WEIGHTS, SHARED
+from elf_ros.core import benchmark, PRESETS, runtime_compare, RUNTIMES
 
 # Real photos for the agreement check: the first and fourth image of each Oxford sequence.
 CHECK_IMAGES = [next((SHARED / f'data/oxford_{s}').glob(f'img{i}.*'), SHARED / 'missing')
@@ -28,7 +25,7 @@ CHECK_IMAGES = [next((SHARED / f'data/oxford_{s}').glob(f'img{i}.*'), SHARED / '
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='python -m elf_ros.bench.runtimes',
+    p = argparse.ArgumentParser(prog='python -m elf_ros.bench.runtimes_cli',
                                 description=__doc__.strip().splitlines()[0])
     p.add_argument('--presets', nargs='+', default=['efficientnet_lite1', 'vgg19'],
                    choices=sorted(PRESETS))
@@ -50,23 +47,23 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     photo = args.image or (str(DEFAULT_PHOTO) if DEFAULT_PHOTO.is_file() else None)
-    frame, source = bench_frame(args.width, args.height, photo)
-    checks = read_frames(args.check_images if args.check_images is not None else CHECK_IMAGES,
-                         args.width, args.height) or [frame]
+    frame, source = benchmark.bench_frame(args.width, args.height, photo)
+    paths = args.check_images if args.check_images is not None else CHECK_IMAGES
+    checks = runtime_compare.read_frames(paths, args.width, args.height) or [frame]
     overrides = dict(device='cpu', input_width=args.width, input_height=args.height)
     rows = []
     for preset in args.presets:
         weights = next((str(f) for k, f in DEFAULT_WEIGHTS.items()
                         if k in (preset, PRESETS[preset]['backbone']) and Path(f).is_file()),
                        None)
-        rows += compare(preset, args.runtimes, frame, checks, overrides, weights,
+        rows += runtime_compare.compare(preset, args.runtimes, frame, checks, overrides, weights,
                         args.repeats, args.warmup)
-    env = environment()
+    env = runtime_compare.environment()
     print(f"Front-end runtimes: {args.width}x{args.height}, batch 1, timed on {source}, "
           f"agreement on {len(checks)} photos, median of {args.repeats}, "
           f"{env['torch_threads']} thread(s), torch {env['torch']}, "
           f"load average {env['load_average']}\n")
-    print(format_rows(rows))
+    print(runtime_compare.format_rows(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(dict(env, rows=rows), indent=2, default=str))
     return 0
