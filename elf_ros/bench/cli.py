@@ -13,12 +13,8 @@ import json
 from pathlib import Path
 import sys
 
-from elf_ros.core import benchmark, PRESETS
-
-SHARED = Path(__file__).resolve().parents[2].parent / 'shared'
-DEFAULT_PHOTO = SHARED / 'data/oxford_graf/img1.png'
-# Offline stand-in for torchvision's VGG-19 (same cost up to conv3_1): the normalised file.
-DEFAULT_WEIGHTS = {'vgg19': SHARED / 'weights/vgg19_normalised_conv3_1/vgg_normalised_conv3_1.pth'}
+from elf_ros.bench.defaults import DEFAULT_PHOTO, DEFAULT_WEIGHTS
+from elf_ros.core import benchmark, PRESETS, RUNTIMES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,6 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--half', action='store_true', help='float16 network on CUDA')
     p.add_argument('--no-cuda-graphs', action='store_true', help='run CUDA eagerly (no graphs)')
     p.add_argument('--threads', type=int, default=0, help='torch/OpenCV CPU threads (0 = keep)')
+    p.add_argument('--runtime', default='autograd', choices=RUNTIMES,
+                   help='how the front end runs (detector field runtime)')
+    p.add_argument('--exported-model', default='', metavar='PATH',
+                   help='an elf-export ONNX file to run (with --runtime onnxruntime/openvino)')
     p.add_argument('--image', default=None,
                    help='photo to time on (default: Oxford graf when present, else texture)')
     p.add_argument('--json', default=None, help='also write the result as JSON here')

@@ -12,7 +12,7 @@ import os
 os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
 
 # ruff: noqa: E402 - the imports below must follow the environment default above
-from elf_ros.core import benchmark, descriptor_codec
+from elf_ros.core import benchmark, descriptor_codec, runtime_compare
 from elf_ros.core.config import (
     ConfigError,
     DetectorConfig,
@@ -24,8 +24,11 @@ from elf_ros.core.config import (
     parse_field,
     parse_typed,
     RUNTIME_FIELDS,
+    RUNTIMES,
 )
 from elf_ros.core.detector import detect_each, ElfDetector, ElfResult, resolve_device
+from elf_ros.core.export import export_front_end
+from elf_ros.core.forward_gradient import UnsupportedLayerError
 from elf_ros.core.matching import match_batch, match_descriptors, Matches
 from elf_ros.core.opencv_descriptors import OPENCV_DESCRIPTORS, opencv_descriptors
 from elf_ros.core.pose import (
@@ -36,6 +39,7 @@ from elf_ros.core.pose import (
     rotation_error_deg,
 )
 from elf_ros.core.presets import DEFAULT_PRESET, load_preset, PRESETS
+from elf_ros.core.runtime import RuntimeUnavailableError
 from elf_ros.core.stages import profile_stages, StageClock
 from elf_ros.core.timing import call_times, median_ms
 from elf_ros.core.weights import WeightsError
@@ -44,9 +48,11 @@ __all__ = [
     # configuration
     'ConfigError', 'DEFAULT_PRESET', 'DetectorConfig', 'FIELD_KINDS', 'FIELD_SPECS', 'FieldSpec',
     'PRESETS', 'RUNTIME_FIELDS', 'load_preset', 'parse_assignment', 'parse_assignments',
-    'parse_field', 'parse_typed',
+    'parse_field', 'parse_typed', 'RUNTIMES',
     # detection
     'ElfDetector', 'ElfResult', 'WeightsError', 'detect_each', 'resolve_device',
+    # runtimes and export (docs/core.md "Runtimes and the exported front end")
+    'RuntimeUnavailableError', 'UnsupportedLayerError', 'export_front_end',
     # descriptors
     'Matches', 'OPENCV_DESCRIPTORS', 'descriptor_codec', 'match_batch', 'match_descriptors',
     'opencv_descriptors',
@@ -54,5 +60,5 @@ __all__ = [
     'MIN_POINTS', 'RelativePose', 'direction_error_deg', 'estimate_relative_pose',
     'rotation_error_deg',
     # benchmarks (the detector benchmark's measurements; its command line is elf_ros.bench)
-    'benchmark', 'call_times', 'median_ms', 'profile_stages', 'StageClock',
+    'benchmark', 'call_times', 'median_ms', 'profile_stages', 'runtime_compare', 'StageClock',
 ]

@@ -69,8 +69,13 @@ def bare_fn(det: ElfDetector, frames: list[np.ndarray]) -> Callable[[], Any]:
 
     With shift averaging, the shifted copies are part of the batch, as in the detector. With
     ``saliency_upsample``: the forward of the network-size image (descriptors) plus the
-    detection tap's forward and gradient on the upsampled copies.
+    detection tap's forward and gradient on the upsampled copies. Other runtimes than
+    'autograd': their whole front end (normalisation and saliency included).
     """
+    if det.config.runtime != 'autograd':
+        images = det._upload(frames, list(range(len(frames))),
+                             det._net_size(*frames[0].shape[:2]))
+        return lambda: det._front(images)
     x0 = det._normalise(det._upload(frames, list(range(len(frames))),
                                     det._net_size(*frames[0].shape[:2])))
     x0 = (x0.half() if det.half else x0).contiguous(memory_format=torch.channels_last)
@@ -137,7 +142,10 @@ def build(spec: str, args: Settings,
     """
     preset, changes = parse_variant(spec)
     overrides = dict(device=args.device, half_precision=args.half, input_width=args.width,
-                     input_height=args.height, cuda_graphs=not args.no_cuda_graphs, **changes)
+                     input_height=args.height, cuda_graphs=not args.no_cuda_graphs,
+                     runtime=getattr(args, 'runtime', 'autograd'),
+                     exported_model=getattr(args, 'exported_model', ''))
+    overrides.update(changes)
     try:
         return ElfDetector(load_preset(preset, **overrides)), load_preset(preset).weights
     except WeightsError as exc:
@@ -172,7 +180,8 @@ def run(args: Settings,
         if args.profile:
             print_profile(lambda d=det: d.detect(frames), preset)
         c = det.config
-        rows.append(dict(method=f'elf-{preset}', weights=weights,
+        runtime = '' if c.runtime == 'autograd' else f' ({c.runtime})'
+        rows.append(dict(method=f'elf-{preset}{runtime}', weights=weights,
                          layers=f'{det.backbone.detection_layer}/{det.backbone.description_layer}',
                          precision=('fp16' if det.half else 'fp32') + (
                              '+graph' if det._graphs is not None else ''),

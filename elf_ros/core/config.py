@@ -19,6 +19,9 @@ from elf_ros.core.registry import (
 
 PREPROCESSING = ('auto', 'standardize', 'imagenet')
 NMS_MODES = ('greedy', 'float')
+# How the front end (network + input gradient) runs: elf_ros.core.runtime says what each means.
+RUNTIMES = ('autograd', 'forward', 'compile', 'bf16', 'onnxruntime', 'openvino')
+ENGINE_RUNTIMES = ('onnxruntime', 'openvino')
 _DEVICE_RE = re.compile(r'^(auto|cpu|cuda|cuda:\d+)$')
 
 
@@ -146,6 +149,15 @@ class DetectorConfig:
         True, 'On CUDA, capture the pipeline as a CUDA graph per input shape (removes most '
         'launch overhead at small batches); ignored on CPU.')
     seed: int = _f(0, "Seed of the 'random' weights.", minimum=0, maximum=2**31 - 1)
+    runtime: str = _f(
+        'autograd', "How the network and its input gradient run: 'autograd' (torch autograd, "
+        "any backbone), 'forward' (the gradient as forward operations), 'compile' (that, "
+        "through torch.compile), 'bf16' (that, under bfloat16 autocast), 'onnxruntime' or "
+        "'openvino' (its ONNX export run by that engine; pip package of the same name).",
+        choices=RUNTIMES)
+    exported_model: str = _f(
+        '', "Path to an ONNX front end written by elf-export, run with runtime 'onnxruntime' "
+        "or 'openvino' instead of building the torch network ('' = export at start-up).")
 
     def validate(self) -> 'DetectorConfig':
         """Check every field; raise ConfigError naming the first bad field and allowed values."""
@@ -176,6 +188,15 @@ class DetectorConfig:
         if not _DEVICE_RE.match(self.device):
             raise ConfigError(
                 f"device: allowed 'auto', 'cpu', 'cuda', 'cuda:N'; got {self.device!r}")
+        if self.exported_model and self.runtime not in ENGINE_RUNTIMES:
+            raise ConfigError(
+                f'exported_model: an ONNX file needs runtime {" or ".join(ENGINE_RUNTIMES)}, '
+                f'got runtime {self.runtime!r}')
+        if self.saliency_upsample != 1.0 and self.runtime != 'autograd':
+            raise ConfigError(
+                f'saliency_upsample: {self.saliency_upsample} needs runtime \'autograd\' (the '
+                f'fine detection pass is not part of the {self.runtime!r} front end); set '
+                'saliency_upsample to 1.0 or runtime to autograd')
         _check_layers(self)
         return self
 

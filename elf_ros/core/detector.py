@@ -17,13 +17,15 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - conventional alias
 
 from elf_ros.core.backbones import build_backbone
-from elf_ros.core.config import ConfigError, DetectorConfig, RUNTIME_FIELDS
+from elf_ros.core.config import ConfigError, DetectorConfig, ENGINE_RUNTIMES, RUNTIME_FIELDS
 from elf_ros.core.cuda_graph import CUDA_CAPTURE_LOCK, GraphCache
+from elf_ros.core.front_end import normalise_images
 from elf_ros.core.postprocess import (
     gaussian_kernel1d,
     keypoints_from_saliency,
     sample_descriptor_maps,
 )
+from elf_ros.core.runtime import engine_front_end, make_front_end
 from elf_ros.core.saliency import elf_saliency, shift_offsets
 from elf_ros.core.stages import Clock, no_clock
 
@@ -73,23 +75,53 @@ class ElfDetector:
             self._build()
 
     def _build(self) -> None:
-        self.half = self.config.half_precision and self.device.type == 'cuda'
+        c = self.config
+        self.half = c.half_precision and self.device.type == 'cuda' and (
+            c.runtime not in ENGINE_RUNTIMES)
+        self.preprocessing = 'imagenet' if c.preprocessing == 'auto' else c.preprocessing
+        self._offsets = shift_offsets(c.shift_averaging)
+        if c.exported_model:
+            self._build_exported()
+        else:
+            self._build_network()
+        self._mean = torch.tensor(self.backbone.mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(self.backbone.std, device=self.device).view(1, 3, 1, 1)
+        self._standard = [torch.tensor(v, device=self.device).view(1, 3, 1, 1) for v in
+                          (self.backbone.standard_scale, self.backbone.standard_shift)]
+        # CUDA graphs capture torch kernels only: not an engine's or a compiled module's calls.
+        use_graphs = (self.device.type == 'cuda' and c.cuda_graphs
+                      and c.runtime in ('autograd', 'forward', 'bf16'))
+        self._graphs = GraphCache(self.device) if use_graphs else None
+        self._make_kernels()
+
+    def _build_network(self) -> None:
         self.backbone = build_backbone(self.config)
         # channels_last: faster convolutions with oneDNN on CPU and cuDNN on CUDA.
         net = self.backbone.network.to(self.device, memory_format=torch.channels_last)
         if self.device.type == 'cuda':
             torch.backends.cudnn.benchmark = True
         self.network = net.half() if self.half else net
-        pre = self.config.preprocessing
-        self.preprocessing = 'imagenet' if pre == 'auto' else pre
-        self._mean = torch.tensor(self.backbone.mean, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(self.backbone.std, device=self.device).view(1, 3, 1, 1)
-        self._standard = [torch.tensor(v, device=self.device).view(1, 3, 1, 1) for v in
-                          (self.backbone.standard_scale, self.backbone.standard_shift)]
-        self._offsets = shift_offsets(self.config.shift_averaging)
-        use_graphs = self.device.type == 'cuda' and self.config.cuda_graphs
-        self._graphs = GraphCache(self.device) if use_graphs else None
-        self._make_kernels()
+        from elf_ros.core.export import front_end_metadata  # noqa: PLC0415 - import cycle
+        size = ((self.config.input_height, self.config.input_width)
+                if self.config.input_width else None)
+        metadata = front_end_metadata(self.config, self.backbone, self.preprocessing, size)
+        self._front = make_front_end(self.config.runtime, self.backbone, metadata,
+                                     self.preprocessing, self._offsets, self.half, self.device)
+
+    def _build_exported(self) -> None:
+        """Run an elf-export file: its metadata replaces the torch network's description."""
+        from elf_ros.core.export import (  # noqa: PLC0415 - import cycle
+            backbone_from_metadata,
+            check_matches,
+            config_graph_fields,
+            read_metadata,
+        )
+        metadata = read_metadata(self.config.exported_model)
+        check_matches(metadata, self.config, config_graph_fields(self.config))
+        self.backbone = backbone_from_metadata(metadata)
+        self.network = None
+        self._front = engine_front_end(self.config.runtime, self.config.exported_model,
+                                       self.device)
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -197,12 +229,7 @@ class ElfDetector:
         return x
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        if self.preprocessing == 'standardize':
-            mean = x.mean(dim=(1, 2, 3), keepdim=True)
-            std = x.std(dim=(1, 2, 3), keepdim=True)
-            scale, shift = self._standard
-            return (x - mean) / std.clamp_min(1e-6) * scale + shift
-        return (x / 255.0 - self._mean) / self._std
+        return normalise_images(x, self.preprocessing, self._mean, self._std, *self._standard)
 
     def _run_group(self, arrays: list[np.ndarray], members: dict[tuple[int, ...], list[int]],
                    net_size: tuple[int, int], clock: Clock = no_clock
@@ -234,15 +261,16 @@ class ElfDetector:
         """
         c = self.config
         h, w = x.shape[-2:]
-        with clock('normalise'):
-            x = self._normalise(x).contiguous(memory_format=torch.channels_last)
-            if self.half:
-                x = x.half()
         up = c.saliency_upsample
-        if up == 1.0:
-            sal, desc_map = elf_saliency(self.network, x, self._offsets, clock=clock)
+        if up != 1.0:                 # autograd only (DetectorConfig.validate)
+            sal, desc_map = self._fine_saliency(self._network_input(x, clock), up, clock)
+        elif c.runtime == 'autograd' and clock is not no_clock:
+            # The same computation as the autograd front end, with its stages timed.
+            sal, desc_map = elf_saliency(self.network, self._network_input(x, clock),
+                                         self._offsets, clock=clock)
         else:
-            sal, desc_map = self._fine_saliency(x, up, clock)
+            with clock('front end'):
+                sal, desc_map = self._front(x)
         # NMS radius and border are network pixels; the map may be finer (saliency_upsample).
         scale = (sal.shape[-1] / w, sal.shape[-2] / h)
         xy, score, count, thr, unfinished = keypoints_from_saliency(
@@ -264,6 +292,12 @@ class ElfDetector:
             rows = torch.cat((xy, score.unsqueeze(-1), desc), dim=-1)
             packed = torch.cat((head, rows), dim=1)
         return packed, sal, unfinished
+
+    def _network_input(self, x: torch.Tensor, clock: Clock) -> torch.Tensor:
+        """Float 0..255 images -> normalised, channels_last, half when asked (autograd path)."""
+        with clock('normalise'):
+            x = self._normalise(x).contiguous(memory_format=torch.channels_last)
+            return x.half() if self.half else x
 
     def _fine_saliency(self, x: torch.Tensor, up: float, clock: Clock
                        ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:

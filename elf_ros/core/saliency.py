@@ -76,8 +76,7 @@ def elf_saliency(net: nn.Module, x: torch.Tensor,
     """
     b = x.shape[0]
     with clock('shift copies'):
-        xs = torch.cat([shift_image(x, d) for d in offsets]) if len(offsets) > 1 else x
-        xs = xs.detach().requires_grad_(True)
+        xs = shifted_batch(x, offsets).detach().requires_grad_(True)
     with torch.enable_grad():
         with clock('forward' + suffix):
             f, desc = net(xs, b if describe else 0)
@@ -87,9 +86,25 @@ def elf_saliency(net: nn.Module, x: torch.Tensor,
             seed = seed / torch.where(peak > 0, peak, torch.ones_like(peak))
             (grad,) = torch.autograd.grad(f, xs, grad_outputs=seed)
     with clock('shift average'):
-        s = grad.abs().float().mean(dim=1)
-        if len(offsets) > 1:
-            s = torch.stack([unshift_map(s[i * b:(i + 1) * b], d)
-                             for i, d in enumerate(offsets)]).mean(dim=0)
-        s = normalise_max(s)
+        s = saliency_from_gradient(grad, offsets)
     return s, desc
+
+
+def shifted_batch(x: torch.Tensor, offsets: Sequence[int | Offset]) -> torch.Tensor:
+    """(B, C, H, W) -> (B * len(offsets), C, H, W): the shifted copies, offset-major."""
+    return torch.cat([shift_image(x, d) for d in offsets]) if len(offsets) > 1 else x
+
+
+def saliency_from_gradient(grad: torch.Tensor, offsets: Sequence[int | Offset] = ((0, 0),)
+                           ) -> torch.Tensor:
+    """
+    Input gradient of the shifted batch (B * len(offsets), C, H, W) -> saliency (B, H, W).
+
+    |grad| averaged over channels, each shift's map moved back and averaged, then / max.
+    """
+    s = grad.abs().float().mean(dim=1)
+    if len(offsets) > 1:
+        b = s.shape[0] // len(offsets)
+        s = torch.stack([unshift_map(s[i * b:(i + 1) * b], d)
+                         for i, d in enumerate(offsets)]).mean(dim=0)
+    return normalise_max(s)

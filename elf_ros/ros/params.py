@@ -35,7 +35,7 @@ from elf_ros.core import (
 
 DETECTOR_FIELDS = tuple(FIELD_SPECS)
 # Where the detector runs is the deployment's choice, not a preset's: a preset switch keeps them.
-DEPLOYMENT_FIELDS = frozenset({'device', 'half_precision', 'cuda_graphs'})
+DEPLOYMENT_FIELDS = frozenset({'device', 'half_precision', 'cuda_graphs', 'runtime'})
 LAYER_FIELDS = ('detection_layer', 'description_layer')
 # One SetParameters request applies these together (validated as one configuration).
 DETECTOR_PARAMETERS = frozenset({'preset', *FIELD_SPECS})

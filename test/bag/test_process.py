@@ -165,3 +165,22 @@ def test_rclpy_reads_the_written_messages(processed):
                     (k.x, k.y, k.score) for k in ours.keypoints]
             else:
                 np.testing.assert_array_equal(np.asarray(theirs.data), ours.data)
+
+
+def test_an_exported_front_end_gives_the_features_of_the_torch_detector(tmp_path, reference):
+    """elf-bag runs an elf-export ONNX file with ONNX Runtime: same keypoints as torch."""
+    pytest.importorskip('onnxruntime')
+    from elf_ros.export.cli import main as elf_export
+
+    model = tmp_path / 'random.onnx'
+    assert elf_export([str(model), '--preset', 'random', '--width', '96', '--height', '72',
+                       '--fixed-size']) == 0
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    write_bag(src, [('/cam/image', 1, image_message(rgb(0), 'rgb8', 1))])
+    assert main(['process', str(src), str(out), *FAST, '--no-progress', '-p',
+                 'runtime=onnxruntime', '-p', f'exported_model={model}']) == 0
+    (_, msg, _), = read_bag(out)['/cam/features']
+    ref = reference(rgb(0))
+    got = np.asarray(msg.keypoints, np.float32).reshape(-1, 2)
+    assert len(got) == len(ref) > 10
+    np.testing.assert_allclose(got, ref.keypoints, atol=1e-3)

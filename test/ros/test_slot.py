@@ -157,3 +157,22 @@ def test_unbuildable_first_load_is_a_startup_error():
     slot = DetectorSlot(config(weights='/nonexistent/w.pth'), 'random', LOG, Failures())
     with pytest.raises(StartupError, match='cannot build the detector'):
         slot.load()
+
+
+def test_switching_to_an_exported_front_end_keeps_the_detections(tmp_path):
+    """The node's runtime/exported_model parameters: rebuilt on ONNX Runtime, same keypoints."""
+    pytest.importorskip('onnxruntime')
+    from elf_ros.export.cli import main as elf_export
+
+    model = tmp_path / 'vgg16.onnx'
+    assert elf_export([str(model), '--preset', 'random', '--width', '96', '--height', '72',
+                       '--set', 'detection_layer=pool2', '--set', 'description_layer=pool3']) == 0
+    slot, failures = loaded(detection_layer='pool2', description_layer='pool3')
+    torch_detector, _ = slot.current()
+    slot.change({'runtime': 'onnxruntime', 'exported_model': str(model)})
+    assert slot.wait_idle(60) and not failures.calls
+    onnx_detector, running = slot.current()
+    assert running.runtime == 'onnxruntime' and onnx_detector.network is None
+    (want,), (got,) = torch_detector.detect([image()]), onnx_detector.detect([image()])
+    assert len(got) == len(want) > 0
+    np.testing.assert_allclose(got.keypoints, want.keypoints, atol=1e-3)

@@ -1,0 +1,154 @@
+"""
+How the detector's front end (images -> saliency and description maps) is executed.
+
+One callable per runtime, all with the same contract: (B, 3, h, w) float32 images on the 0..255
+scale at the network size, on the detector's device -> (saliency (B, h, w) float32 in [0, 1],
+(D1, D2, ...)). Post-processing is the same torch code for all of them.
+
+- 'autograd': the network and ``torch.autograd.grad`` (any backbone, torchvision ones included);
+- 'forward': the gradient as forward operations (elf_ros.core.forward_gradient), eager;
+- 'compile': the same module through ``torch.compile`` (inductor), compiled per input shape;
+- 'bf16': 'forward' under bfloat16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs);
+- 'onnxruntime' / 'openvino': the ONNX export of 'forward' (elf_ros.core.export) run by that
+  engine; the model is exported at start-up, or read from ``exported_model``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Callable, TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from elf_ros.core.config import ENGINE_RUNTIMES, RUNTIMES
+from elf_ros.core.front_end import FrontEnd, normalise_images
+from elf_ros.core.saliency import elf_saliency, Offset
+
+if TYPE_CHECKING:
+    from elf_ros.core.backbones import Backbone
+
+FrontEndFn = Callable[[torch.Tensor], tuple[torch.Tensor, tuple[torch.Tensor, ...]]]
+
+
+class RuntimeUnavailableError(RuntimeError):
+    """The runtime's engine is not installed (the message names the pip package)."""
+
+
+def require(module: str, package: str, runtime: str) -> object:
+    """Import an optional engine or say which pip package provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise RuntimeUnavailableError(
+            f'{runtime!r} needs the Python package {package!r}: '
+            f'pip install {package}') from None
+
+
+def autograd_front_end(backbone: 'Backbone', network: torch.nn.Module, preprocessing: str,
+                       offsets: list[Offset], half: bool, device: torch.device) -> FrontEndFn:
+    """Run the reference path: normalise, then elf_saliency (autograd) on the network."""
+    consts = [torch.tensor(v, device=device).view(1, 3, 1, 1) for v in
+              (backbone.mean, backbone.std, backbone.standard_scale, backbone.standard_shift)]
+
+    def run(x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        x = normalise_images(x, preprocessing, *consts).contiguous(
+            memory_format=torch.channels_last)
+        return elf_saliency(network, x.half() if half else x, offsets)
+    return run
+
+
+def module_front_end(front: FrontEnd, runtime: str, device: torch.device) -> FrontEndFn:
+    """'forward', 'compile' or 'bf16' over a :class:`FrontEnd` already on ``device``."""
+    module: Callable[[torch.Tensor], tuple[torch.Tensor, ...]] = front
+    if runtime == 'compile':
+        module = torch.compile(front, fullgraph=True)
+
+    def run(x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        with torch.no_grad():
+            if runtime == 'bf16':
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    sal, *descs = module(x)
+                return sal.float(), tuple(d.float() for d in descs)
+            sal, *descs = module(x)
+        return sal, tuple(descs)
+    return run
+
+
+def onnxruntime_front_end(model: bytes | str, device: torch.device, threads: int
+                          ) -> FrontEndFn:
+    """Run an ONNX front end with ONNX Runtime (TensorRT, then CUDA providers on a GPU)."""
+    ort = require('onnxruntime', 'onnxruntime', 'onnxruntime')
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    available = ort.get_available_providers()
+    wanted = (['TensorrtExecutionProvider', 'CUDAExecutionProvider'] if device.type == 'cuda'
+              else []) + ['CPUExecutionProvider']
+    session = ort.InferenceSession(model, options,
+                                   providers=[p for p in wanted if p in available])
+    name = session.get_inputs()[0].name
+
+    def run(x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        out = session.run(None, {name: x.detach().cpu().numpy()})
+        sal, *descs = (torch.from_numpy(o).to(device) for o in out)
+        return sal, tuple(descs)
+    return run
+
+
+def openvino_front_end(model: bytes | str, device: torch.device, threads: int) -> FrontEndFn:
+    """Run an ONNX front end compiled by OpenVINO for the CPU."""
+    ov = require('openvino', 'openvino', 'openvino')
+    core = ov.Core()
+    if isinstance(model, bytes):        # OpenVINO reads ONNX from a file
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, 'front_end.onnx')
+            with open(path, 'wb') as f:
+                f.write(model)
+            read = core.read_model(path)
+    else:
+        read = core.read_model(model)
+    # f32: OpenVINO would otherwise pick bf16 on CPUs that have it (that is the 'bf16' runtime)
+    compiled = core.compile_model(read, 'CPU', {'INFERENCE_NUM_THREADS': threads,
+                                                'INFERENCE_PRECISION_HINT': 'f32'})
+    request = compiled.create_infer_request()
+
+    def run(x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        result = request.infer([x.detach().cpu().numpy()])
+        sal, *descs = (torch.from_numpy(np.array(result[o])).to(device)
+                       for o in compiled.outputs)
+        return sal, tuple(descs)
+    return run
+
+
+def engine_front_end(runtime: str, model: bytes | str, device: torch.device) -> FrontEndFn:
+    """Run an ONNX front end (bytes or a file path) with 'onnxruntime' or 'openvino'."""
+    threads = torch.get_num_threads() or os.cpu_count() or 1
+    if runtime == 'onnxruntime':
+        return onnxruntime_front_end(model, device, threads)
+    return openvino_front_end(model, device, threads)
+
+
+def make_front_end(runtime: str, backbone: 'Backbone', metadata: dict, preprocessing: str,
+                   offsets: list[Offset], half: bool, device: torch.device) -> FrontEndFn:
+    """
+    Return the front end of a freshly built torch backbone (on ``device``) for ``runtime``.
+
+    The engine runtimes export it to ONNX in memory first (dynamic batch and size).
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f'runtime: allowed {RUNTIMES}; got {runtime!r}')
+    if runtime == 'autograd':
+        return autograd_front_end(backbone, backbone.network, preprocessing, offsets, half,
+                                  device)
+    front = FrontEnd(backbone, preprocessing, offsets).to(device)
+    if runtime not in ENGINE_RUNTIMES:
+        return module_front_end(front, runtime, device)
+    from elf_ros.core.export import export_onnx  # noqa: PLC0415 - avoids an import cycle
+
+    side = max(64, 2 * backbone.max_stride)
+    model = export_onnx(front, metadata, side, side, dynamic_size=True)
+    front.to(device)                                  # export moved it to the CPU
+    return engine_front_end(runtime, model, device)

@@ -1,0 +1,135 @@
+"""Runtimes of the front end and its ONNX export give the detections of the autograd reference."""
+import numpy as np
+import pytest
+import torch
+
+from elf_ros.core import ConfigError, ElfDetector
+from elf_ros.core.runtime import require, RuntimeUnavailableError
+from elf_ros.export.cli import main as elf_export
+
+from .conftest import small_config, textured
+
+LITE = dict(backbone='efficientnet_lite0', detection_layer='stem_conv',
+            description_layer='stage2,stage3', shift_averaging=2)
+
+
+def assert_same_detections(got, ref, atol=1e-4):
+    assert len(got) == len(ref) > 10
+    np.testing.assert_allclose(got.keypoints, ref.keypoints, atol=atol)
+    np.testing.assert_allclose(got.descriptors, ref.descriptors, atol=atol)
+    np.testing.assert_allclose(got.saliency, ref.saliency, atol=atol)
+
+
+@pytest.mark.parametrize('kw', [{}, LITE], ids=['vgg16', 'lite0'])
+def test_forward_runtime_detects_what_autograd_detects(kw):
+    img = [textured(96, 128), textured(96, 128, seed=1)]
+    ref = ElfDetector(small_config(**kw)).detect(img, return_saliency=True)
+    got = ElfDetector(small_config(runtime='forward', **kw)).detect(img, return_saliency=True)
+    for g, r in zip(got, ref, strict=True):
+        assert_same_detections(g, r, atol=1e-5)
+
+
+def test_onnxruntime_runs_the_export_like_torch():
+    pytest.importorskip('onnxruntime')
+    img = [textured(96, 128), textured(80, 112, seed=2)]      # two sizes: a dynamic-size graph
+    ref = ElfDetector(small_config(**LITE)).detect(img, return_saliency=True)
+    got = ElfDetector(small_config(runtime='onnxruntime', **LITE)).detect(
+        img, return_saliency=True)
+    for g, r in zip(got, ref, strict=True):
+        assert_same_detections(g, r)
+
+
+def test_elf_export_file_runs_in_the_detector_at_any_batch(tmp_path, capsys):
+    pytest.importorskip('onnxruntime')
+    path = tmp_path / 'front.onnx'
+    sets = ['weights=random', 'input_long_side=0', 'max_keypoints=200', 'nms_radius=4',
+            'border=4']
+    code = elf_export([str(path), '--preset', 'efficientnet_lite0', '--width', '64',
+                       '--height', '48', '--check', *[f'--set={s}' for s in sets]])
+    report = capsys.readouterr().out
+    assert code == 0 and path.is_file(), report
+    diffs = [float(line.split('torch| ')[1].split()[0]) for line in report.splitlines()
+             if line.startswith('check ')]
+    assert len(diffs) == 3 and max(diffs) < 1e-4, report      # saliency + 2 description maps
+    cfg = dict(backbone='efficientnet_lite0', weights='random', detection_layer='stem_conv',
+               description_layer='stage3,stage5', preprocessing='imagenet', shift_averaging=4)
+    ref = ElfDetector(small_config(**cfg))
+    run = ElfDetector(small_config(runtime='onnxruntime', exported_model=str(path), **cfg))
+    assert run.network is None and run.descriptor_dim == ref.descriptor_dim
+    for batch in (1, 3):
+        img = [textured(96, 128, seed=s) for s in range(batch)]
+        for g, r in zip(run.detect(img), ref.detect(img), strict=True):
+            np.testing.assert_allclose(g.keypoints, r.keypoints, atol=1e-4)
+            np.testing.assert_allclose(g.descriptors, r.descriptors, atol=1e-4)
+
+
+def test_an_export_for_another_front_end_is_refused(tmp_path):
+    pytest.importorskip('onnxruntime')
+    path = tmp_path / 'fixed.onnx'
+    assert elf_export([str(path), '--preset', 'random', '--width', '64', '--height', '48',
+                       '--fixed-size']) == 0
+    with pytest.raises(ConfigError, match='shift_averaging: file 1, config 2'):
+        ElfDetector(small_config(detection_layer='pool2', description_layer='pool3',
+                                 runtime='onnxruntime', exported_model=str(path),
+                                 shift_averaging=2, input_width=64, input_height=48))
+    with pytest.raises(ConfigError, match='fixed at 64x48'):
+        ElfDetector(small_config(detection_layer='pool2', description_layer='pool3',
+                                 runtime='onnxruntime', exported_model=str(path)))
+
+
+def test_config_errors_name_the_problem(tmp_path):
+    with pytest.raises(ConfigError, match="onnxruntime or openvino, got runtime 'forward'"):
+        small_config(runtime='forward', exported_model='x.onnx').validate()
+    with pytest.raises(ConfigError, match='no file'):
+        ElfDetector(small_config(runtime='onnxruntime',
+                                 exported_model=str(tmp_path / 'missing.onnx')))
+    (tmp_path / 'junk.onnx').write_bytes(b'not a model')
+    with pytest.raises(ConfigError, match='not an ONNX model'):
+        ElfDetector(small_config(runtime='onnxruntime',
+                                 exported_model=str(tmp_path / 'junk.onnx')))
+    with pytest.raises(RuntimeUnavailableError, match='pip install no-such-engine'):
+        require('no_such_engine_module', 'no-such-engine', 'onnxruntime')
+
+
+def test_torchvision_backbones_keep_the_autograd_runtime():
+    with pytest.raises(Exception, match='autograd'):
+        ElfDetector(small_config(backbone='torchvision:mobilenet_v3_small', runtime='forward'))
+
+
+@pytest.mark.parametrize('runtime', ['bf16', 'openvino'])
+def test_other_runtimes_stay_close_to_autograd(runtime):
+    """bf16 rounds the network; OpenVINO runs the export in f32: most keypoints agree."""
+    if runtime == 'openvino':
+        pytest.importorskip('openvino')
+    img = [textured(96, 128)]
+    (ref,) = ElfDetector(small_config(**LITE)).detect(img)
+    (got,) = ElfDetector(small_config(runtime=runtime, **LITE)).detect(img)
+    dist = torch.cdist(torch.from_numpy(ref.keypoints), torch.from_numpy(got.keypoints))
+    within = (dist.min(dim=1).values <= 1.0).float().mean().item()
+    assert within >= (0.99 if runtime == 'openvino' else 0.8)
+
+
+def test_benchmarks_run_an_exported_model_and_compare_runtimes(tmp_path, capsys):
+    pytest.importorskip('onnxruntime')
+    import json
+
+    from elf_ros.bench import cli as bench
+    from elf_ros.bench import runtimes_cli as runtimes
+
+    path = tmp_path / 'random.onnx'
+    assert elf_export([str(path), '--preset', 'random', '--width', '96', '--height', '64']) == 0
+    out = tmp_path / 'bench.json'
+    assert bench.main(['--presets', 'random', '--width', '96', '--height', '64', '--repeats',
+                       '1', '--warmup', '0', '--device', 'cpu', '--runtime', 'onnxruntime',
+                       '--exported-model', str(path), '--json', str(out)]) == 0
+    row = json.loads(out.read_text())['rows'][0]
+    assert row['method'] == 'elf-random (onnxruntime)' and row['bare_ms'] > 0
+    out = tmp_path / 'runtimes.json'
+    assert runtimes.main(['--presets', 'random', '--runtimes', 'autograd', 'forward',
+                          'onnxruntime', '--width', '96', '--height', '64', '--repeats', '1',
+                          '--warmup', '0', '--check-images', '--json', str(out)]) == 0
+    rows = json.loads(out.read_text())['rows']
+    assert [r['runtime'] for r in rows] == ['autograd', 'forward', 'onnxruntime', '-']
+    for r in rows[:3]:          # the same detections as autograd on the benchmark frame
+        assert r['within_1px'] == 1.0 and r['cosine_mean'] > 0.9999 and r['exact_enough']
+    assert 'exact enough' in capsys.readouterr().out
