@@ -194,7 +194,7 @@ class DetectorConfig:
                 f'got runtime {self.runtime!r}')
         if self.saliency_upsample != 1.0 and self.runtime != 'autograd':
             raise ConfigError(
-                f'saliency_upsample: {self.saliency_upsample} needs runtime \'autograd\' (the '
+                f"saliency_upsample: {self.saliency_upsample} needs runtime 'autograd' (the "
                 f'fine detection pass is not part of the {self.runtime!r} front end); set '
                 'saliency_upsample to 1.0 or runtime to autograd')
         _check_layers(self)
