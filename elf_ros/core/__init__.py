@@ -26,7 +26,12 @@ from elf_ros.core.config import (
     RUNTIME_FIELDS,
 )
 from elf_ros.core.detector import detect_each, ElfDetector, ElfResult, resolve_device
-from elf_ros.core.matching import match_batch, match_descriptors, Matches
+from elf_ros.core.matching import (
+    match_batch,
+    match_descriptors,
+    match_upright_or_oriented,
+    Matches,
+)
 from elf_ros.core.opencv_descriptors import OPENCV_DESCRIPTORS, opencv_descriptors
 from elf_ros.core.pose import (
     direction_error_deg,
@@ -48,7 +53,7 @@ __all__ = [
     'ElfDetector', 'ElfResult', 'WeightsError', 'detect_each', 'resolve_device',
     # descriptors
     'Matches', 'OPENCV_DESCRIPTORS', 'descriptor_codec', 'match_batch', 'match_descriptors',
-    'opencv_descriptors',
+    'match_upright_or_oriented', 'opencv_descriptors',
     # geometry
     'MIN_POINTS', 'RelativePose', 'direction_error_deg', 'estimate_relative_pose',
     'rotation_error_deg',

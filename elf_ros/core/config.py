@@ -18,6 +18,7 @@ from elf_ros.core.registry import (
 )
 
 PREPROCESSING = ('auto', 'standardize', 'imagenet')
+ORIENTATIONS = ('upright', 'centroid')   # elf_ros.core.orientation implements them
 _DEVICE_RE = re.compile(r'^(auto|cpu|cuda|cuda:\d+)$')
 
 
@@ -121,6 +122,15 @@ class DetectorConfig:
         1, 'Average the saliency over this many one-pixel phase shifts of the input (1 = off; '
         '2 = diagonal pair, 4 = all phases of a stride-2 grid); reduces stride aliasing.',
         minimum=1, maximum=16)
+    orientation: str = _f(
+        'upright', "'upright': descriptors as the network sees the image, angle -1 (ground "
+        "robots); 'centroid': each keypoint gets ORB's intensity-centroid angle and a descriptor "
+        'blended from the two of `rotations` rotated copies of the image that bracket it '
+        '(rotation-invariant, costs the network on those copies).', choices=ORIENTATIONS,
+        runtime=True)
+    rotations: int = _f(
+        8, "Rotated copies of the image for 'centroid' descriptors (K; step 360/K degrees).",
+        minimum=2, maximum=36, runtime=True)
     device: str = _f('auto', "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'.")
     half_precision: bool = _f(
         False, 'Run the network in float16 on CUDA (post-processing stays float32); '

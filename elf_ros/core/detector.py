@@ -18,6 +18,12 @@ import torch.nn.functional as F  # noqa: N812 - conventional alias
 from elf_ros.core.backbones import build_backbone
 from elf_ros.core.config import ConfigError, DetectorConfig, RUNTIME_FIELDS
 from elf_ros.core.cuda_graph import CUDA_CAPTURE_LOCK, GraphCache
+from elf_ros.core.orientation import (
+    CENTROID_RADIUS,
+    NOT_ESTIMATED_ANGLE,
+    NOT_ESTIMATED_SIZE,
+    oriented_descriptors,
+)
 from elf_ros.core.postprocess import (
     gaussian_kernel1d,
     keypoints_from_saliency,
@@ -39,6 +45,20 @@ class ElfResult:
     descriptors: np.ndarray          # (N, D) float32, L2-normalised rows
     saliency: np.ndarray | None      # (H, W) float32 in [0, 1] at source size, when asked
     threshold: float                 # threshold applied (threshold_scale x Kapur's), in [0, 1]
+    # OpenCV KeyPoint meanings: size = diameter (source px) of the neighbourhood the angle was
+    # measured on, 0 when not estimated; angle in degrees [0, 360) from +x towards +y (clockwise
+    # on screen), -1 when not estimated (orientation 'upright').
+    sizes: np.ndarray | None = None          # (N,) float32
+    angles: np.ndarray | None = None         # (N,) float32
+    # With an orientation, the upright descriptors too (N, D), so a matcher can pick per pair.
+    upright_descriptors: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.keypoints)
+        if self.sizes is None:
+            self.sizes = np.full(n, NOT_ESTIMATED_SIZE, np.float32)
+        if self.angles is None:
+            self.angles = np.full(n, NOT_ESTIMATED_ANGLE, np.float32)
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -218,10 +238,13 @@ class ElfDetector:
         Network-size float images -> (packed results, saliency, NMS-unfinished flag).
 
         Packed row 0 of each image holds (count, threshold, unfinished); rows 1.. hold
-        x, y (network pixels), score, descriptor. No host sync unless ``nms_rounds_max`` is None.
+        x, y (network pixels), score, angle, descriptor (oriented when an orientation is set),
+        then the upright descriptor when an orientation is set. No host sync unless
+        ``nms_rounds_max`` is None.
         """
         c = self.config
         h, w = x.shape[-2:]
+        gray = x.mean(dim=1) if c.orientation != 'upright' else None
         x = self._normalise(x).contiguous(memory_format=torch.channels_last)
         if self.half:
             x = x.half()
@@ -231,11 +254,18 @@ class ElfDetector:
             nms_radius=c.nms_radius, border=c.border, max_keypoints=c.max_keypoints,
             subpixel=c.subpixel, nms_rounds_max=nms_rounds_max)
         desc = sample_descriptor_maps(desc_map, xy, w, h)
-        head = torch.zeros(x.shape[0], 1, 3 + desc.shape[-1], device=self.device)
+        if gray is not None:
+            angle, oriented = oriented_descriptors(self.network, x, gray, desc_map, xy,
+                                                   c.rotations)
+            rows = torch.cat((xy, score.unsqueeze(-1), angle.unsqueeze(-1), oriented, desc),
+                             dim=-1)
+        else:
+            angle = torch.full_like(score, NOT_ESTIMATED_ANGLE)
+            rows = torch.cat((xy, score.unsqueeze(-1), angle.unsqueeze(-1), desc), dim=-1)
+        head = torch.zeros(x.shape[0], 1, rows.shape[-1], device=self.device)
         head[:, 0, 0] = count.to(torch.float32)
         head[:, 0, 1] = thr
         head[:, 0, 2] = unfinished.to(torch.float32)
-        rows = torch.cat((xy, score.unsqueeze(-1), desc), dim=-1)
         return torch.cat((head, rows), dim=1), sal, unfinished
 
     def _unpack(self, packed: np.ndarray, sal: torch.Tensor | None,
@@ -243,6 +273,8 @@ class ElfDetector:
                 ) -> list[ElfResult]:
         """Split packed rows into results; map keypoints from network to source pixels."""
         maps = self._saliency_maps(sal, src_sizes) if sal is not None else [None] * len(packed)
+        dim = self.descriptor_dim
+        oriented = self.config.orientation != 'upright'
         out = []
         for p, smap, (sh, sw) in zip(packed, maps, src_sizes, strict=True):
             n = int(p[0, 0])
@@ -251,9 +283,14 @@ class ElfDetector:
             xy = (body[:, :2] + 0.5) * scale - 0.5 if net_size != (sh, sw) else body[:, :2]
             # Mapping and sub-pixel offsets can leave the pixel grid by < 1 px: clip onto it.
             xy = np.clip(xy, 0, np.array([sw - 1, sh - 1], np.float32))
-            out.append(ElfResult(np.ascontiguousarray(xy, dtype=np.float32),
-                                 np.ascontiguousarray(body[:, 2]),
-                                 np.ascontiguousarray(body[:, 3:]), smap, float(p[0, 1])))
+            size = (2 * CENTROID_RADIUS + 1) * float(scale.mean()) if oriented \
+                else NOT_ESTIMATED_SIZE
+            out.append(ElfResult(
+                np.ascontiguousarray(xy, dtype=np.float32), np.ascontiguousarray(body[:, 2]),
+                np.ascontiguousarray(body[:, 4:4 + dim]), smap, float(p[0, 1]),
+                sizes=np.full(n, size, np.float32), angles=np.ascontiguousarray(body[:, 3]),
+                upright_descriptors=np.ascontiguousarray(body[:, 4 + dim:]) if oriented
+                else None))
         return out
 
     def _saliency_maps(self, sal: torch.Tensor, src_sizes: list[tuple[int, int]]
