@@ -33,6 +33,7 @@ from elf_ros.core.matching import (
     Matches,
 )
 from elf_ros.core.opencv_descriptors import OPENCV_DESCRIPTORS, opencv_descriptors
+from elf_ros.core.orientation import NOT_ESTIMATED_ANGLE, NOT_ESTIMATED_SIZE
 from elf_ros.core.pose import (
     direction_error_deg,
     estimate_relative_pose,
@@ -50,7 +51,8 @@ __all__ = [
     'PRESETS', 'RUNTIME_FIELDS', 'load_preset', 'parse_assignment', 'parse_assignments',
     'parse_field', 'parse_typed',
     # detection
-    'ElfDetector', 'ElfResult', 'WeightsError', 'detect_each', 'resolve_device',
+    'ElfDetector', 'ElfResult', 'NOT_ESTIMATED_ANGLE', 'NOT_ESTIMATED_SIZE', 'WeightsError',
+    'detect_each', 'resolve_device',
     # descriptors
     'Matches', 'OPENCV_DESCRIPTORS', 'descriptor_codec', 'match_batch', 'match_descriptors',
     'match_upright_or_oriented', 'opencv_descriptors',

@@ -66,7 +66,7 @@ def centroid_angles(gray: torch.Tensor, xy: torch.Tensor, radius: int = CENTROID
 
 
 def copy_angles(rotations: int) -> list[float]:
-    """The K copy rotations phi_k = k * 360 / K in degrees."""
+    """Return the K copy rotations phi_k = k * 360 / K in degrees."""
     return [k * 360.0 / rotations for k in range(rotations)]
 
 
