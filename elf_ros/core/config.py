@@ -131,6 +131,12 @@ class DetectorConfig:
     rotations: int = _f(
         8, "Rotated copies of the image for 'centroid' descriptors (K; step 360/K degrees).",
         minimum=2, maximum=36, runtime=True)
+    scale_levels: int = _f(
+        1, 'Detect also on this many shrunken copies in all (1 = off; levels 1, scale_step, '
+        'scale_step^2, ...) and keep the strongest max_keypoints of all levels: matches across '
+        'zoom beyond 2x; costs the pipeline on each level.', minimum=1, maximum=6, runtime=True)
+    scale_step: float = _f(
+        0.5, 'Shrink factor between scale levels.', minimum=0.25, maximum=0.95, runtime=True)
     device: str = _f('auto', "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'.")
     half_precision: bool = _f(
         False, 'Run the network in float16 on CUDA (post-processing stays float32); '

@@ -29,6 +29,7 @@ from elf_ros.core.postprocess import (
     keypoints_from_saliency,
     sample_descriptor_maps,
 )
+from elf_ros.core.pyramid import level_factors, merge_levels
 from elf_ros.core.saliency import elf_saliency, shift_offsets
 
 MIN_SIDE = 8
@@ -45,9 +46,10 @@ class ElfResult:
     descriptors: np.ndarray          # (N, D) float32, L2-normalised rows
     saliency: np.ndarray | None      # (H, W) float32 in [0, 1] at source size, when asked
     threshold: float                 # threshold applied (threshold_scale x Kapur's), in [0, 1]
-    # OpenCV KeyPoint meanings: size = diameter (source px) of the neighbourhood the angle was
-    # measured on, 0 when not estimated; angle in degrees [0, 360) from +x towards +y (clockwise
-    # on screen), -1 when not estimated (orientation 'upright').
+    # OpenCV KeyPoint meanings: size = diameter (source px) of the keypoint's neighbourhood, 31
+    # network pixels of the scale level it was found on (the disc its angle was measured on),
+    # 0 when not estimated (upright, one level); angle in degrees [0, 360) from +x towards +y
+    # (clockwise on screen), -1 when not estimated (orientation 'upright').
     sizes: np.ndarray | None = None          # (N,) float32
     angles: np.ndarray | None = None         # (N,) float32
     # With an orientation, the upright descriptors too (N, D), so a matcher can pick per pair.
@@ -131,15 +133,28 @@ class ElfDetector:
                ) -> list[ElfResult]:
         """Detect and describe on a batch of HxW (gray) or HxWx3 (RGB) uint8 images."""
         arrays = [self._check_image(i, img) for i, img in enumerate(images)]
+        c = self.config
+        if c.scale_levels == 1:
+            return self._detect_level(arrays, return_saliency, 1.0)  # type: ignore[return-value]
+        levels = [self._detect_level(arrays, return_saliency and k == 0, factor)
+                  for k, factor in enumerate(level_factors(c.scale_levels, c.scale_step))]
+        return [merge_levels(per_image, c.max_keypoints)
+                for per_image in zip(*levels, strict=True)]
+
+    def _detect_level(self, arrays: list[np.ndarray], return_saliency: bool, factor: float
+                      ) -> list[ElfResult | None]:
+        """One scale level (network size x ``factor``); None for images too small for it."""
         results: list[ElfResult | None] = [None] * len(arrays)
-        for net_size, members in self._group(arrays).items():
+        for net_size, members in self._group(arrays, factor).items():
+            if net_size is None:
+                continue
             order = [i for idx in members.values() for i in idx]
             packed, sal = self._run_group(arrays, members, net_size)
             src_sizes = [arrays[i].shape[:2] for i in order]
             out = self._unpack(packed, sal if return_saliency else None, src_sizes, net_size)
             for i, res in zip(order, out, strict=True):
                 results[i] = res
-        return results  # type: ignore[return-value]
+        return results
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -185,12 +200,17 @@ class ElfDetector:
                 f'{self.backbone.description_layer} with border {self.config.border}')
         return np.ascontiguousarray(img)
 
-    def _group(self, arrays: list[np.ndarray]
-               ) -> dict[tuple[int, int], dict[tuple[int, ...], list[int]]]:
-        """Network size -> source shape -> image indices (one upload per source shape)."""
-        groups: dict[tuple[int, int], dict[tuple[int, ...], list[int]]] = {}
+    def _group(self, arrays: list[np.ndarray], factor: float = 1.0
+               ) -> dict[tuple[int, int] | None, dict[tuple[int, ...], list[int]]]:
+        """Network size (x ``factor``; None: too small) -> source shape -> image indices."""
+        groups: dict[tuple[int, int] | None, dict[tuple[int, ...], list[int]]] = {}
+        need = max(MIN_SIDE, self.backbone.max_stride, self.config.border * 2 + 1)
         for i, a in enumerate(arrays):
-            groups.setdefault(self._net_size(*a.shape[:2]), {}).setdefault(a.shape, []).append(i)
+            h, w = self._net_size(*a.shape[:2])
+            if factor != 1.0:
+                h, w = max(1, round(h * factor)), max(1, round(w * factor))
+            key = (h, w) if min(h, w) >= need else None
+            groups.setdefault(key, {}).setdefault(a.shape, []).append(i)
         return groups
 
     def _upload(self, arrays: list[np.ndarray], idx: list[int], net_size: tuple[int, int]
@@ -275,6 +295,7 @@ class ElfDetector:
         maps = self._saliency_maps(sal, src_sizes) if sal is not None else [None] * len(packed)
         dim = self.descriptor_dim
         oriented = self.config.orientation != 'upright'
+        estimated = oriented or self.config.scale_levels > 1
         out = []
         for p, smap, (sh, sw) in zip(packed, maps, src_sizes, strict=True):
             n = int(p[0, 0])
@@ -283,7 +304,7 @@ class ElfDetector:
             xy = (body[:, :2] + 0.5) * scale - 0.5 if net_size != (sh, sw) else body[:, :2]
             # Mapping and sub-pixel offsets can leave the pixel grid by < 1 px: clip onto it.
             xy = np.clip(xy, 0, np.array([sw - 1, sh - 1], np.float32))
-            size = (2 * CENTROID_RADIUS + 1) * float(scale.mean()) if oriented \
+            size = (2 * CENTROID_RADIUS + 1) * float(scale.mean()) if estimated \
                 else NOT_ESTIMATED_SIZE
             out.append(ElfResult(
                 np.ascontiguousarray(xy, dtype=np.float32), np.ascontiguousarray(body[:, 2]),
