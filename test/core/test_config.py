@@ -27,7 +27,9 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
     assert RUNTIME_FIELDS == {'threshold_blur_kernel', 'threshold_blur_sigma',
                               'noise_blur_kernel', 'noise_blur_sigma', 'nms_radius', 'border',
                               'max_keypoints', 'threshold_scale', 'subpixel',
-                              'input_long_side', 'min_source_side'}
+                              'input_long_side', 'min_source_side',
+                              # after the network, no rebuild (issue 16)
+                              'orientation', 'rotations', 'scale_levels', 'scale_step'}
     assert FIELD_SPECS['preprocessing'].choices == ('auto', 'standardize', 'imagenet')
 
 
