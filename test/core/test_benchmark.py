@@ -26,6 +26,7 @@ def test_variants_command_times_each_variant_against_the_preset(tmp_path, capsys
     import pytest
 
     from elf_ros.bench import variants
+    from elf_ros.bench.variants import cli as variants_cli
     from elf_ros.core import ConfigError
 
     assert variants.parse_variant('rot=orientation=centroid,rotations=4') == (
@@ -36,7 +37,7 @@ def test_variants_command_times_each_variant_against_the_preset(tmp_path, capsys
     rng = np.random.default_rng(0)
     cv2.imwrite(str(image), cv2.resize(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8),
                                        (640, 480), interpolation=cv2.INTER_CUBIC))
-    assert variants.main(['--preset', 'random', '--image', str(image), '--repeats', '1',
+    assert variants_cli.main(['--preset', 'random', '--image', str(image), '--repeats', '1',
                           '--variant', 'rot4=orientation=centroid,rotations=4']) == 0
     rows = [line.split('|')[1:-1] for line in capsys.readouterr().out.splitlines()
             if line.startswith('| ')]
