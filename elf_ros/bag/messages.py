@@ -29,6 +29,8 @@ def features_msg(store, header, width: int, height: int, result: ElfResult, back
         header=header, image_width=int(width), image_height=int(height),
         keypoints=np.ascontiguousarray(result.keypoints, dtype=np.float32).reshape(-1),
         scores=np.ascontiguousarray(result.scores, dtype=np.float32),
+        sizes=np.ascontiguousarray(result.sizes, dtype=np.float32),
+        angles=np.ascontiguousarray(result.angles, dtype=np.float32),
         backbone=backbone, layer=layer,
         descriptor_length=int(desc.shape[1]) if desc.ndim == 2 else 0,
         descriptor_format=code, descriptors=floats, descriptor_bytes=raw,
@@ -38,10 +40,11 @@ def features_msg(store, header, width: int, height: int, result: ElfResult, back
 def keypoint_array_msg(store, header, width: int, height: int, result: ElfResult):
     """elf_ros/msg/KeypointArray (one Keypoint object per keypoint, as the type demands)."""
     keypoint = store.types['elf_ros/msg/Keypoint']
-    rows = np.column_stack((result.keypoints, result.scores)).astype(np.float64).tolist()
+    rows = np.column_stack((result.keypoints, result.scores, result.sizes, result.angles)
+                           ).astype(np.float64).tolist()
     return store.types[KEYPOINT_ARRAY](
         header=header, image_width=int(width), image_height=int(height),
-        keypoints=[keypoint(x=x, y=y, score=s) for x, y, s in rows])
+        keypoints=[keypoint(x=x, y=y, score=s, size=z, angle=a) for x, y, s, z, a in rows])
 
 
 def descriptor_array_msg(store, header, result: ElfResult, backbone: str, layer: str):

@@ -6,6 +6,7 @@ the definitions and RIHS01 hashes written into bags equal those rosidl generates
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ import site
 import sys
 import sysconfig
 
+from rosbags.interfaces import Connection
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 from rosbags.typesys.store import Typestore
 
@@ -54,6 +56,29 @@ def find_msg_dir() -> Path:
     raise FileNotFoundError(
         'cannot find the elf_ros message definitions (' + ', '.join(f'{m}.msg' for m in MESSAGES)
         + ') in: ' + ', '.join(str(d) for d in dirs) + f'; set {MSG_DIR_ENV} to their folder')
+
+
+def recorded_typestore(connections: Iterable[Connection]) -> Typestore:
+    """
+    Return a typestore that reads a bag's elf_ros messages as the bag recorded them.
+
+    Why: elf_ros messages gain fields over time (Keypoint size/angle, Features sizes/angles);
+    a bag written before carries its own, older definitions, which the current ones cannot
+    deserialize. Standard types come from Kilted, elf_ros types from each connection's msgdef
+    (falling back to the current .msg files for connections that carry none).
+    """
+    store = get_typestore(Stores.ROS2_KILTED)
+    types = {}
+    for conn in connections:
+        if conn.msgtype.startswith(f'{PACKAGE}/') and conn.msgdef and conn.msgdef.data:
+            types.update(get_types_from_msg(conn.msgdef.data, conn.msgtype))
+    current = elf_typestore()
+    for name in MESSAGES:
+        full = f'{PACKAGE}/msg/{name}'
+        if full not in types:
+            types[full] = current.fielddefs[full]
+    store.register(types)
+    return store
 
 
 @lru_cache(maxsize=1)

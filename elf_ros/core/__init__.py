@@ -29,8 +29,14 @@ from elf_ros.core.config import (
 from elf_ros.core.detector import detect_each, ElfDetector, ElfResult, resolve_device
 from elf_ros.core.export import export_front_end
 from elf_ros.core.forward_gradient import UnsupportedLayerError
-from elf_ros.core.matching import match_batch, match_descriptors, Matches
+from elf_ros.core.matching import (
+    match_batch,
+    match_descriptors,
+    match_upright_or_oriented,
+    Matches,
+)
 from elf_ros.core.opencv_descriptors import OPENCV_DESCRIPTORS, opencv_descriptors
+from elf_ros.core.orientation import NOT_ESTIMATED_ANGLE, NOT_ESTIMATED_SIZE
 from elf_ros.core.pose import (
     direction_error_deg,
     estimate_relative_pose,
@@ -50,12 +56,13 @@ __all__ = [
     'PRESETS', 'RUNTIME_FIELDS', 'load_preset', 'parse_assignment', 'parse_assignments',
     'parse_field', 'parse_typed', 'RUNTIMES',
     # detection
-    'ElfDetector', 'ElfResult', 'WeightsError', 'detect_each', 'resolve_device',
+        'ElfDetector', 'ElfResult', 'NOT_ESTIMATED_ANGLE', 'NOT_ESTIMATED_SIZE', 'WeightsError',
+    'detect_each', 'resolve_device',
     # runtimes and export (docs/core.md "Runtimes and the exported front end")
     'RuntimeUnavailableError', 'UnsupportedLayerError', 'export_front_end',
     # descriptors
     'Matches', 'OPENCV_DESCRIPTORS', 'descriptor_codec', 'match_batch', 'match_descriptors',
-    'opencv_descriptors',
+    'match_upright_or_oriented', 'opencv_descriptors',
     # geometry
     'MIN_POINTS', 'RelativePose', 'direction_error_deg', 'estimate_relative_pose',
     'rotation_error_deg',

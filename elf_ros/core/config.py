@@ -22,6 +22,7 @@ NMS_MODES = ('greedy', 'float')
 # How the front end (network + input gradient) runs: elf_ros.core.runtime says what each means.
 RUNTIMES = ('autograd', 'forward', 'compile', 'bf16', 'onnxruntime', 'openvino')
 ENGINE_RUNTIMES = ('onnxruntime', 'openvino')
+ORIENTATIONS = ('upright', 'centroid')   # elf_ros.core.orientation implements them
 _DEVICE_RE = re.compile(r'^(auto|cpu|cuda|cuda:\d+)$')
 
 
@@ -141,6 +142,21 @@ class DetectorConfig:
         1, 'Average the saliency over this many one-pixel phase shifts of the input (1 = off; '
         '2 = diagonal pair, 4 = all phases of a stride-2 grid); reduces stride aliasing.',
         minimum=1, maximum=16)
+    orientation: str = _f(
+        'upright', "'upright': descriptors as the network sees the image, angle -1 (ground "
+        "robots); 'centroid': each keypoint gets ORB's intensity-centroid angle and a descriptor "
+        'blended from the two of `rotations` rotated copies of the image that bracket it '
+        '(rotation-invariant, costs the network on those copies).', choices=ORIENTATIONS,
+        runtime=True)
+    rotations: int = _f(
+        8, "Rotated copies of the image for 'centroid' descriptors (K; step 360/K degrees).",
+        minimum=2, maximum=36, runtime=True)
+    scale_levels: int = _f(
+        1, 'Detect also on this many shrunken copies in all (1 = off; levels 1, scale_step, '
+        'scale_step^2, ...) and keep the strongest max_keypoints of all levels: matches across '
+        'zoom beyond 2x; costs the pipeline on each level.', minimum=1, maximum=6, runtime=True)
+    scale_step: float = _f(
+        0.5, 'Shrink factor between scale levels.', minimum=0.25, maximum=0.95, runtime=True)
     device: str = _f('auto', "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'.")
     half_precision: bool = _f(
         False, 'Run the network in float16 on CUDA (post-processing stays float32); '
@@ -197,6 +213,10 @@ class DetectorConfig:
                 f"saliency_upsample: {self.saliency_upsample} needs runtime 'autograd' (the "
                 f'fine detection pass is not part of the {self.runtime!r} front end); set '
                 'saliency_upsample to 1.0 or runtime to autograd')
+        if self.orientation != 'upright' and self.exported_model:
+            raise ConfigError(
+                f'orientation: {self.orientation!r} runs the torch network on rotated copies; an '
+                'exported_model has none: use orientation upright or no exported_model')
         _check_layers(self)
         return self
 

@@ -20,11 +20,18 @@ from elf_ros.core.backbones import build_backbone
 from elf_ros.core.config import ConfigError, DetectorConfig, ENGINE_RUNTIMES, RUNTIME_FIELDS
 from elf_ros.core.cuda_graph import CUDA_CAPTURE_LOCK, GraphCache
 from elf_ros.core.front_end import normalise_images
+from elf_ros.core.orientation import (
+    CENTROID_RADIUS,
+    NOT_ESTIMATED_ANGLE,
+    NOT_ESTIMATED_SIZE,
+    oriented_descriptors,
+)
 from elf_ros.core.postprocess import (
     gaussian_kernel1d,
     keypoints_from_saliency,
     sample_descriptor_maps,
 )
+from elf_ros.core.pyramid import level_factors, merge_levels
 from elf_ros.core.runtime import engine_front_end, make_front_end
 from elf_ros.core.saliency import elf_saliency, shift_offsets
 from elf_ros.core.stages import Clock, no_clock
@@ -43,6 +50,21 @@ class ElfResult:
     descriptors: np.ndarray          # (N, D) float32, L2-normalised rows
     saliency: np.ndarray | None      # (H, W) float32 in [0, 1] at source size, when asked
     threshold: float                 # threshold applied (threshold_scale x Kapur's), in [0, 1]
+    # OpenCV KeyPoint meanings: size = diameter (source px) of the keypoint's neighbourhood, 31
+    # network pixels of the scale level it was found on (the disc its angle was measured on),
+    # 0 when not estimated (upright, one level); angle in degrees [0, 360) from +x towards +y
+    # (clockwise on screen), -1 when not estimated (orientation 'upright').
+    sizes: np.ndarray | None = None          # (N,) float32
+    angles: np.ndarray | None = None         # (N,) float32
+    # With an orientation, the upright descriptors too (N, D), so a matcher can pick per pair.
+    upright_descriptors: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.keypoints)
+        if self.sizes is None:
+            self.sizes = np.full(n, NOT_ESTIMATED_SIZE, np.float32)
+        if self.angles is None:
+            self.angles = np.full(n, NOT_ESTIMATED_ANGLE, np.float32)
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -150,8 +172,21 @@ class ElfDetector:
         runs eagerly (no graphs) so that stages can be told apart.
         """
         arrays = [self._check_image(i, img) for i, img in enumerate(images)]
+        c = self.config
+        if c.scale_levels == 1:
+            return self._detect_level(arrays, return_saliency, 1.0, clock)  # type: ignore[return-value]
+        levels = [self._detect_level(arrays, return_saliency and k == 0, factor, clock)
+                  for k, factor in enumerate(level_factors(c.scale_levels, c.scale_step))]
+        return [merge_levels(per_image, c.max_keypoints)
+                for per_image in zip(*levels, strict=True)]
+
+    def _detect_level(self, arrays: list[np.ndarray], return_saliency: bool, factor: float,
+                      clock: Clock = no_clock) -> list[ElfResult | None]:
+        """One scale level (network size x ``factor``); None for images too small for it."""
         results: list[ElfResult | None] = [None] * len(arrays)
-        for net_size, members in self._group(arrays).items():
+        for net_size, members in self._group(arrays, factor).items():
+            if net_size is None:
+                continue
             order = [i for idx in members.values() for i in idx]
             packed, sal = self._run_group(arrays, members, net_size, clock)
             src_sizes = [arrays[i].shape[:2] for i in order]
@@ -160,7 +195,7 @@ class ElfDetector:
                                    net_size)
             for i, res in zip(order, out, strict=True):
                 results[i] = res
-        return results  # type: ignore[return-value]
+        return results
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -206,12 +241,17 @@ class ElfDetector:
                 f'{self.backbone.description_layer} with border {self.config.border}')
         return np.ascontiguousarray(img)
 
-    def _group(self, arrays: list[np.ndarray]
-               ) -> dict[tuple[int, int], dict[tuple[int, ...], list[int]]]:
-        """Network size -> source shape -> image indices (one upload per source shape)."""
-        groups: dict[tuple[int, int], dict[tuple[int, ...], list[int]]] = {}
+    def _group(self, arrays: list[np.ndarray], factor: float = 1.0
+               ) -> dict[tuple[int, int] | None, dict[tuple[int, ...], list[int]]]:
+        """Network size (x ``factor``; None: too small) -> source shape -> image indices."""
+        groups: dict[tuple[int, int] | None, dict[tuple[int, ...], list[int]]] = {}
+        need = max(MIN_SIDE, self.backbone.max_stride, self.config.border * 2 + 1)
         for i, a in enumerate(arrays):
-            groups.setdefault(self._net_size(*a.shape[:2]), {}).setdefault(a.shape, []).append(i)
+            h, w = self._net_size(*a.shape[:2])
+            if factor != 1.0:
+                h, w = max(1, round(h * factor)), max(1, round(w * factor))
+            key = (h, w) if min(h, w) >= need else None
+            groups.setdefault(key, {}).setdefault(a.shape, []).append(i)
         return groups
 
     def _upload(self, arrays: list[np.ndarray], idx: list[int], net_size: tuple[int, int]
@@ -257,10 +297,13 @@ class ElfDetector:
         Network-size float images -> (packed results, saliency, NMS-unfinished flag).
 
         Packed row 0 of each image holds (count, threshold, unfinished); rows 1.. hold
-        x, y (network pixels), score, descriptor. No host sync unless ``nms_rounds_max`` is None.
+        x, y (network pixels), score, angle, descriptor (oriented when an orientation is set),
+        then the upright descriptor when an orientation is set. No host sync unless
+        ``nms_rounds_max`` is None.
         """
         c = self.config
         h, w = x.shape[-2:]
+        gray = x.mean(dim=1) if c.orientation != 'upright' else None
         up = c.saliency_upsample
         if up != 1.0:                 # autograd only (DetectorConfig.validate)
             sal, desc_map = self._fine_saliency(self._network_input(x, clock), up, clock)
@@ -284,12 +327,20 @@ class ElfDetector:
                 xy = (xy + 0.5) / torch.tensor(scale, device=xy.device) - 0.5
         with clock('descriptors'):
             desc = sample_descriptor_maps(desc_map, xy, w, h)
+        if gray is not None:          # a torch network only (DetectorConfig.validate)
+            with clock('orientation'):
+                angle, oriented = oriented_descriptors(
+                    self.network, self._network_input(x, clock), gray, desc_map, xy, c.rotations)
+                rows = torch.cat((xy, score.unsqueeze(-1), angle.unsqueeze(-1), oriented, desc),
+                                 dim=-1)
+        else:
+            angle = torch.full_like(score, NOT_ESTIMATED_ANGLE)
+            rows = torch.cat((xy, score.unsqueeze(-1), angle.unsqueeze(-1), desc), dim=-1)
         with clock('pack'):
-            head = torch.zeros(x.shape[0], 1, 3 + desc.shape[-1], device=self.device)
+            head = torch.zeros(x.shape[0], 1, rows.shape[-1], device=self.device)
             head[:, 0, 0] = count.to(torch.float32)
             head[:, 0, 1] = thr
             head[:, 0, 2] = unfinished.to(torch.float32)
-            rows = torch.cat((xy, score.unsqueeze(-1), desc), dim=-1)
             packed = torch.cat((head, rows), dim=1)
         return packed, sal, unfinished
 
@@ -323,6 +374,9 @@ class ElfDetector:
                 ) -> list[ElfResult]:
         """Split packed rows into results; map keypoints from network to source pixels."""
         maps = self._saliency_maps(sal, src_sizes) if sal is not None else [None] * len(packed)
+        dim = self.descriptor_dim
+        oriented = self.config.orientation != 'upright'
+        estimated = oriented or self.config.scale_levels > 1
         out = []
         for p, smap, (sh, sw) in zip(packed, maps, src_sizes, strict=True):
             n = int(p[0, 0])
@@ -331,9 +385,14 @@ class ElfDetector:
             xy = (body[:, :2] + 0.5) * scale - 0.5 if net_size != (sh, sw) else body[:, :2]
             # Mapping and sub-pixel offsets can leave the pixel grid by < 1 px: clip onto it.
             xy = np.clip(xy, 0, np.array([sw - 1, sh - 1], np.float32))
-            out.append(ElfResult(np.ascontiguousarray(xy, dtype=np.float32),
-                                 np.ascontiguousarray(body[:, 2]),
-                                 np.ascontiguousarray(body[:, 3:]), smap, float(p[0, 1])))
+            size = (2 * CENTROID_RADIUS + 1) * float(scale.mean()) if estimated \
+                else NOT_ESTIMATED_SIZE
+            out.append(ElfResult(
+                np.ascontiguousarray(xy, dtype=np.float32), np.ascontiguousarray(body[:, 2]),
+                np.ascontiguousarray(body[:, 4:4 + dim]), smap, float(p[0, 1]),
+                sizes=np.full(n, size, np.float32), angles=np.ascontiguousarray(body[:, 3]),
+                upright_descriptors=np.ascontiguousarray(body[:, 4 + dim:]) if oriented
+                else None))
         return out
 
     def _saliency_maps(self, sal: torch.Tensor, src_sizes: list[tuple[int, int]]

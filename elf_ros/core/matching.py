@@ -143,3 +143,19 @@ def match_descriptors(desc1: ArrayLike, desc2: ArrayLike, mutual: bool = True,
                       device: str | torch.device = 'cpu') -> Matches:
     """Match one pair (see :func:`match_batch` for the rules)."""
     return match_batch([(desc1, desc2)], mutual, ratio, max_distance, device)[0]
+
+
+def match_upright_or_oriented(upright: tuple[ArrayLike, ArrayLike],
+                              oriented: tuple[ArrayLike, ArrayLike], mutual: bool = True,
+                              ratio: float = 1.0, max_distance: float = math.inf,
+                              device: str | torch.device = 'cpu') -> tuple[Matches, bool]:
+    """
+    Match a pair with upright and with orientation-normalised descriptors; keep the richer.
+
+    Why: oriented descriptors survive rotation but lose some distinctiveness (and angles are
+    noisy on blurred or low-texture keypoints), upright ones win when the camera did not turn.
+    The pair decides: the descriptor kind that gives more matches under the same rules wins
+    (ties: upright). Both are matched in one batch. Returns (matches, True when oriented won).
+    """
+    up, ori = match_batch([upright, oriented], mutual, ratio, max_distance, device)
+    return (ori, True) if len(ori) > len(up) else (up, False)

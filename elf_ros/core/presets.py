@@ -61,6 +61,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     'efficientnet_lite1_fine': dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2,
                                     noise_blur_kernel=7, threshold_scale=0.25, nms_mode='float',
                                     nms_radius=7, saliency_upsample=2.0, subpixel_window=5),
+    # Rotation-robust variant of the offline default (issue 16): intensity-centroid angles and
+    # descriptors blended from 8 rotated copies (upright descriptors ride along, so a matcher
+    # can choose per pair). For cameras that roll (hand-held, drones); ground robots keep
+    # upright lite1, which is cheaper and more distinctive when the image does not turn.
+    'efficientnet_lite1_rot': dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2,
+                                   noise_blur_kernel=7, threshold_scale=0.25, nms_mode='float',
+                                   nms_radius=5, orientation='centroid', rotations=8),
     'efficientnet_lite0': dict(_LITE, backbone='efficientnet_lite0'),
     'efficientnet_lite2': dict(_LITE, backbone='efficientnet_lite2'),
     # Seeded random VGG16: a control (how much comes from the architecture alone) and for tests.

@@ -18,6 +18,9 @@ class Features:
     keypoints: np.ndarray
     descriptors: np.ndarray
     scores: np.ndarray | None = None
+    # Detectors with an orientation also give upright descriptors; the metrics let each pair
+    # pick one kind, as the core's match_upright_or_oriented does for users.
+    upright_descriptors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float32).reshape(-1, 2)
@@ -37,7 +40,10 @@ class Features:
 
     def subset(self, mask_or_index: np.ndarray) -> Features:
         scores = None if self.scores is None else self.scores[mask_or_index]
-        return Features(self.keypoints[mask_or_index], self.descriptors[mask_or_index], scores)
+        upright = None if self.upright_descriptors is None else \
+            self.upright_descriptors[mask_or_index]
+        return Features(self.keypoints[mask_or_index], self.descriptors[mask_or_index], scores,
+                        upright)
 
 
 def descriptor_distances(d1: np.ndarray, d2: np.ndarray) -> np.ndarray:

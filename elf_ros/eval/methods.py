@@ -141,7 +141,7 @@ class ElfMethod:
         results = self.detector.detect(images)
         out = []
         for img, r in zip(images, results, strict=True):
-            feats = Features(r.keypoints, r.descriptors, r.scores)
+            feats = Features(r.keypoints, r.descriptors, r.scores, r.upright_descriptors)
             out.append(describe_keypoints(img, feats, self.descriptor) if self.descriptor
                        else feats)
         return out

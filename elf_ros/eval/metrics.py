@@ -17,7 +17,7 @@ import math
 import cv2
 import numpy as np
 
-from elf_ros.core import match_descriptors
+from elf_ros.core import match_descriptors, match_upright_or_oriented
 from elf_ros.eval.features import descriptor_distances, Features
 from elf_ros.eval.geometry import corner_error, inside, Size, warp_points
 
@@ -54,8 +54,28 @@ def greedy_match(cost: np.ndarray, threshold: float = math.inf) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
+def choose_descriptors(f1: Features, f2: Features) -> tuple[Features, Features]:
+    """
+    Where both sets carry upright and oriented descriptors, keep the kind the pair prefers.
+
+    The core's ``match_upright_or_oriented`` decides (more MNN matches wins, no ground truth),
+    as a user's matcher would; the result carries one kind only.
+    """
+    if f1.upright_descriptors is None or f2.upright_descriptors is None or \
+            len(f1) == 0 or len(f2) == 0:
+        return f1, f2
+    _, oriented = match_upright_or_oriented((f1.upright_descriptors, f2.upright_descriptors),
+                                            (f1.descriptors, f2.descriptors))
+
+    def one(f: Features) -> Features:
+        return Features(f.keypoints, f.descriptors if oriented else f.upright_descriptors,
+                        f.scores)
+    return one(f1), one(f2)
+
+
 def mutual_nearest(f1: Features, f2: Features) -> np.ndarray:
     """MNN descriptor matches (i, j), (K, 2), by the core matcher (L2; Hamming for uint8)."""
+    f1, f2 = choose_descriptors(f1, f2)
     if len(f1) == 0 or len(f2) == 0 or f1.descriptors.shape[1] == 0:
         return np.zeros((0, 2), dtype=np.int64)
     return match_descriptors(f1.descriptors, f2.descriptors, mutual=True).pairs
@@ -133,6 +153,7 @@ def evaluate_pair(f1: Features, f2: Features, h: np.ndarray, size1: Size, size2:
                   ransac_threshold: float = RANSAC_THRESHOLD) -> PairScores:
     """All measures for detections `f1` in image 1 and `f2` in image 2 with H mapping 1 -> 2."""
     scores = PairScores(detected1=len(f1), detected2=len(f2))
+    f1, f2 = choose_descriptors(f1, f2)
     c1, c2 = common_view(f1, f2, h, size1, size2)
     scores.common1, scores.common2 = len(c1), len(c2)
     denom = min(len(c1), len(c2))

@@ -13,21 +13,40 @@ import cv2
 import numpy as np
 from sensor_msgs.msg import Image
 
-from elf_ros.core import descriptor_codec
+from elf_ros.core import descriptor_codec, NOT_ESTIMATED_ANGLE, NOT_ESTIMATED_SIZE
 from elf_ros.formats.images import fill_image_msg
 from elf_ros.msg import DescriptorArray, Features, Keypoint, KeypointArray
 
 
+def _or_default(values: np.ndarray | None, n: int, default: float) -> np.ndarray:
+    """(N,) float32 values, or N times the 'not estimated' value when none are given."""
+    if values is None:
+        return np.full(n, default, np.float32)
+    values = np.asarray(values, dtype=np.float32).reshape(-1)
+    if len(values) != n:
+        raise ValueError(f'{len(values)} values for {n} keypoints')
+    return values
+
+
 def keypoint_array(header, width: int, height: int, keypoints: np.ndarray,
-                   scores: np.ndarray) -> KeypointArray:
-    """KeypointArray for (N, 2) [x, y] keypoints and (N,) scores, in the given order."""
+                   scores: np.ndarray, sizes: np.ndarray | None = None,
+                   angles: np.ndarray | None = None) -> KeypointArray:
+    """
+    KeypointArray for (N, 2) [x, y] keypoints and (N,) scores, in the given order.
+
+    ``sizes``/``angles`` (N,) follow OpenCV's KeyPoint; None = not estimated (0 / -1).
+    """
     msg = KeypointArray()
     msg.header = header
     msg.image_width = int(width)
     msg.image_height = int(height)
+    n = len(scores)
     # One tolist() call turns float32 into Python floats far faster than per-element float().
-    rows = np.column_stack((keypoints, scores)).astype(np.float64).tolist()
-    msg.keypoints = [Keypoint(x=x, y=y, score=s) for x, y, s in rows]
+    rows = np.column_stack((np.asarray(keypoints).reshape(-1, 2), scores,
+                            _or_default(sizes, n, NOT_ESTIMATED_SIZE),
+                            _or_default(angles, n, NOT_ESTIMATED_ANGLE))
+                           ).astype(np.float64).tolist()
+    msg.keypoints = [Keypoint(x=x, y=y, score=s, size=z, angle=a) for x, y, s, z, a in rows]
     return msg
 
 
@@ -55,9 +74,12 @@ def _float_array(values: np.ndarray) -> array.array:
 
 def features(header, width: int, height: int, keypoints: np.ndarray, scores: np.ndarray,
              descriptors: np.ndarray, backbone: str, layer: str,
-             descriptor_format: str = 'float32') -> Features:
+             descriptor_format: str = 'float32', sizes: np.ndarray | None = None,
+             angles: np.ndarray | None = None) -> Features:
     """
     One Features message: flat keypoints/scores and a descriptor payload in the given format.
+
+    ``sizes``/``angles`` (N,) follow OpenCV's KeyPoint; None = not estimated (0 / -1 each).
 
     Every numeric field is filled from bytes (array.array / bytes), never element by element.
     """
@@ -69,6 +91,8 @@ def features(header, width: int, height: int, keypoints: np.ndarray, scores: np.
     msg.image_height = int(height)
     msg.keypoints = _float_array(keypoints)
     msg.scores = _float_array(scores)
+    msg.sizes = _float_array(_or_default(sizes, len(scores), NOT_ESTIMATED_SIZE))
+    msg.angles = _float_array(_or_default(angles, len(scores), NOT_ESTIMATED_ANGLE))
     msg.backbone = backbone
     msg.layer = layer
     msg.descriptor_length = int(desc.shape[1]) if desc.ndim == 2 else 0
@@ -95,6 +119,22 @@ def features_from_msg(msg: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray
     keypoints = np.frombuffer(msg.keypoints, dtype=np.float32).reshape(-1, 2)
     scores = np.frombuffer(msg.scores, dtype=np.float32)
     return keypoints.copy(), scores.copy(), descriptor_codec.decode_features(msg)
+
+
+def sizes_angles_from_msg(msg: Features | KeypointArray) -> tuple[np.ndarray, np.ndarray]:
+    """
+    (N,) sizes and (N,) angles of a Features or KeypointArray message, as float32.
+
+    Empty arrays in a Features message (an older producer) read as not estimated (0 / -1).
+    """
+    if isinstance(msg, KeypointArray):
+        values = np.array([(k.size, k.angle) for k in msg.keypoints], np.float32).reshape(-1, 2)
+        return values[:, 0].copy(), values[:, 1].copy()
+    n = len(msg.scores)
+    sizes = np.frombuffer(msg.sizes, dtype=np.float32) if len(msg.sizes) else None
+    angles = np.frombuffer(msg.angles, dtype=np.float32) if len(msg.angles) else None
+    return (_or_default(sizes, n, NOT_ESTIMATED_SIZE).copy(),
+            _or_default(angles, n, NOT_ESTIMATED_ANGLE).copy())
 
 
 def descriptors_from_msg(msg: DescriptorArray) -> np.ndarray:

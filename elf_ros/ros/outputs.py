@@ -126,14 +126,15 @@ class Camera:
         height, width = image.shape[:2]
         if self.keypoints.get_subscription_count():
             self.keypoints.publish(messages.keypoint_array(
-                header, width, height, result.keypoints, result.scores))
+                header, width, height, result.keypoints, result.scores, result.sizes,
+                result.angles))
         if self.descriptors.get_subscription_count():
             self.descriptors.publish(messages.descriptor_array(
                 header, result.descriptors, backbone, layer))
         if self.features.get_subscription_count():
             self.features.publish(messages.features(
                 header, width, height, result.keypoints, result.scores, result.descriptors,
-                backbone, layer, options.descriptor_format))
+                backbone, layer, options.descriptor_format, result.sizes, result.angles))
         if self.normalized is not None:
             self._publish_normalized(header, width, height, result, log)
         if result.saliency is not None and self.saliency.get_subscription_count():
@@ -160,6 +161,7 @@ class Camera:
                 self.reasons_logged.add(str(err))
                 log.warning(str(err))
             return
+        # Pixel sizes and pixel-frame angles do not carry over to the normalised image plane.
         self.normalized.publish(messages.keypoint_array(
             header, width, height, xy, result.scores))
 

@@ -96,11 +96,16 @@ def test_one_output_per_frame_with_source_header_time_and_detector_features(
             assert len(ref) > 0
             np.testing.assert_array_equal(np.asarray(f.keypoints).reshape(-1, 2), ref.keypoints)
             np.testing.assert_array_equal(f.scores, ref.scores)
+            np.testing.assert_array_equal(f.sizes, ref.sizes)      # upright: 0 ...
+            np.testing.assert_array_equal(f.angles, ref.angles)    # ... and -1
             np.testing.assert_array_equal(features_descriptors(f), ref.descriptors)
             assert f.backbone == 'vgg16' and f.layer == 'pool3'
-            kxy = np.array([(p.x, p.y, p.score) for p in k.keypoints], np.float32)
+            kxy = np.array([(p.x, p.y, p.score, p.size, p.angle) for p in k.keypoints],
+                           np.float32)
             np.testing.assert_array_equal(kxy[:, :2], ref.keypoints)
             np.testing.assert_array_equal(kxy[:, 2], ref.scores)
+            np.testing.assert_array_equal(kxy[:, 3], ref.sizes)
+            np.testing.assert_array_equal(kxy[:, 4], ref.angles)
             assert (d.rows, d.cols) == ref.descriptors.shape
             np.testing.assert_array_equal(np.asarray(d.data).reshape(d.rows, d.cols),
                                           ref.descriptors)
@@ -184,3 +189,28 @@ def test_an_exported_front_end_gives_the_features_of_the_torch_detector(tmp_path
     got = np.asarray(msg.keypoints, np.float32).reshape(-1, 2)
     assert len(got) == len(ref) > 10
     np.testing.assert_allclose(got, ref.keypoints, atol=1e-3)
+
+
+def test_oriented_features_survive_the_bag_codec():
+    """An oriented result's sizes and angles go through rosbags' CDR unchanged."""
+    from elf_ros.bag.messages import features_msg, keypoint_array_msg
+    from elf_ros.core import ElfResult
+
+    rng = np.random.default_rng(0)
+    n = 6
+    desc = rng.standard_normal((n, 8)).astype(np.float32)
+    result = ElfResult(rng.uniform(0, 50, (n, 2)).astype(np.float32),
+                       np.linspace(1, 0.5, n, dtype=np.float32), desc, None, 0.1,
+                       sizes=np.full(n, 31, np.float32),
+                       angles=rng.uniform(0, 360, n).astype(np.float32))
+    store = elf_typestore()
+    header = image_message(np.zeros((16, 16, 3), np.uint8), 'rgb8', 5).header
+    for fmt in ('float32', 'float16'):
+        msg = features_msg(store, header, 64, 48, result, 'b', 'l', fmt)
+        back = store.deserialize_cdr(store.serialize_cdr(msg, msg.__msgtype__), msg.__msgtype__)
+        np.testing.assert_array_equal(back.sizes, result.sizes)
+        np.testing.assert_array_equal(back.angles, result.angles)
+    kmsg = keypoint_array_msg(store, header, 64, 48, result)
+    back = store.deserialize_cdr(store.serialize_cdr(kmsg, kmsg.__msgtype__), kmsg.__msgtype__)
+    np.testing.assert_array_equal([p.angle for p in back.keypoints], result.angles)
+    np.testing.assert_array_equal([p.size for p in back.keypoints], result.sizes)

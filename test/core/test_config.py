@@ -28,7 +28,9 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
                               'noise_blur_kernel', 'noise_blur_sigma', 'nms_radius', 'border',
                               'max_keypoints', 'threshold_scale', 'subpixel',
                               'input_long_side', 'min_source_side', 'nms_mode',
-                              'saliency_upsample', 'subpixel_window'}
+                              'saliency_upsample', 'subpixel_window',
+                              # after the network, no rebuild (issue 16)
+                              'orientation', 'rotations', 'scale_levels', 'scale_step'}
     assert FIELD_SPECS['preprocessing'].choices == ('auto', 'standardize', 'imagenet')
 
 

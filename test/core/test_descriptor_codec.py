@@ -72,7 +72,8 @@ def test_unknown_format_code_is_an_error_not_a_guess():
         stamp=store.types['builtin_interfaces/msg/Time'](sec=0, nanosec=0), frame_id='')
     msg = store.types[FEATURES](
         header=header, image_width=8, image_height=8, keypoints=np.zeros(2, np.float32),
-        scores=np.full(1, 0.5, np.float32), backbone='', layer='', descriptor_length=4,
+        scores=np.full(1, 0.5, np.float32), sizes=np.zeros(1, np.float32),
+        angles=np.full(1, -1, np.float32), backbone='', layer='', descriptor_length=4,
         descriptor_format=7, descriptors=np.zeros(0, np.float32),
         descriptor_bytes=np.full(4, 128, np.uint8), descriptor_scale=1.0)
     with pytest.raises(ValueError, match=r'unknown descriptor_format 7; known: 0 \(float32\)'):
