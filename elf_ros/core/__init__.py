@@ -36,6 +36,15 @@ from elf_ros.core.pose import (
     rotation_error_deg,
 )
 from elf_ros.core.presets import DEFAULT_PRESET, load_preset, PRESETS
+from elf_ros.core.refine import (
+    affines_from_homography,
+    local_affines,
+    MatchedPoints,
+    refine_matches,
+    refine_stage,
+    RefineConfig,
+    Refined,
+)
 from elf_ros.core.timing import call_times, median_ms
 from elf_ros.core.weights import WeightsError
 
@@ -54,4 +63,7 @@ __all__ = [
     'rotation_error_deg',
     # benchmarks (the detector benchmark's measurements; its command line is elf_ros.bench)
     'benchmark', 'call_times', 'median_ms',
+    # match refinement
+    'MatchedPoints', 'RefineConfig', 'Refined', 'affines_from_homography', 'local_affines',
+    'refine_matches', 'refine_stage',
 ]
