@@ -76,13 +76,26 @@ def as_gray_u8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def same_size(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """
+    Pad (H, W) ``image`` at the bottom and right to at least ``shape`` (replicated border).
+
+    OpenCV's LK needs two frames of one size; a camera may change resolution between frames.
+    """
+    bottom, right = max(0, shape[0] - image.shape[0]), max(0, shape[1] - image.shape[1])
+    if bottom == 0 and right == 0:
+        return image
+    return cv2.copyMakeBorder(image, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+
+
 def refine_matches(image1: np.ndarray, image2: np.ndarray, points1: np.ndarray,
                    points2: np.ndarray, config: RefineConfig = RefineConfig(),
                    affines: np.ndarray | None = None) -> Refined:
     """
     Move each matched frame-2 position to where frame 1's patch around ``points1`` fits best.
 
-    image1, image2: the two frames, (H, W) grey or (H, W, 3) RGB, uint8/uint16, any sizes.
+    image1, image2: the two frames, (H, W) grey or (H, W, 3) RGB, uint8/uint16, any sizes
+    (the smaller is padded; points must lie inside their own frame to be kept).
     points1, points2: (N, 2) matched pixel positions (x, y) in image1 and image2.
     affines: optional (N, 2, 2) local linear maps from frame-1 offsets to frame-2 offsets
     (d2 = A @ d1); frame 1's patch is warped by it before LK (rotation, zoom).
@@ -97,6 +110,9 @@ def refine_matches(image1: np.ndarray, image2: np.ndarray, points1: np.ndarray,
     if len(p1) == 0:
         return Refined(np.zeros((0, 2), np.float32), np.zeros(0, bool))
     g1, g2 = as_gray_u8(image1), as_gray_u8(image2)
+    h, w = g2.shape
+    g2 = same_size(g2, g1.shape)
+    g1 = same_size(g1, g2.shape)
     if affines is None:
         moved, status = _lk(g1, g2, p1, p2, config)
     else:
@@ -104,7 +120,6 @@ def refine_matches(image1: np.ndarray, image2: np.ndarray, points1: np.ndarray,
         if len(a) != len(p1):
             raise ValueError(f'affines must be ({len(p1)}, 2, 2), got {np.shape(affines)}')
         moved, status = _warped_lk(g1, g2, p1, p2, a, config)
-    h, w = g2.shape
     inside = ((moved[:, 0] >= 0) & (moved[:, 0] <= w - 1)
               & (moved[:, 1] >= 0) & (moved[:, 1] <= h - 1))
     finite = np.isfinite(moved).all(axis=1)

@@ -2,8 +2,9 @@
 elf_matcher: match each frame's features with the previous frame's, show it, estimate motion.
 
 Subscribes to one camera's `features` (elf_ros/Features). Per frame it matches the descriptors
-with the previous frame's (core matcher: mutual nearest neighbours, optional ratio and distance)
-and publishes:
+with the previous frame's (core matcher: mutual nearest neighbours, optional ratio and distance),
+optionally refines the matched positions with LK on the images (`refine`, the core's
+`refine_stage`) and publishes:
 - `matches` (sensor_msgs/Image, rgb8, the source header): the current frame with a line from
   each matched keypoint to its position in the previous frame, inliers green, outliers red
   (yellow when no pose was estimated). Built only while someone subscribes; only then is the
@@ -13,6 +14,12 @@ and publishes:
   frame's header; child_frame_id = `<frame_id>_previous`; the transform maps points of the
   previous camera to the current one: p_current = R p_previous + t. The translation has unit
   length: a monocular essential matrix gives its direction only, never its scale.
+
+Images: Features messages carry no pixels, so while `refine` is on or `matches` has subscribers
+the matcher subscribes to `image_topic` and pairs each Features message with the image of the
+same header stamp. A Features message waits for its image (at most PENDING frames, then it is
+matched unrefined and counted as `unpaired_frames`); images wait for their features the same
+way. Frames are processed in the order their features arrive.
 """
 from __future__ import annotations
 
@@ -32,7 +39,13 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from elf_ros.core import estimate_relative_pose, match_descriptors, MIN_POINTS
+from elf_ros.core import (
+    estimate_relative_pose,
+    match_descriptors,
+    MIN_POINTS,
+    refine_stage,
+    RefineConfig,
+)
 from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
@@ -41,8 +54,10 @@ from elf_ros.ros.stats import RateMeter
 
 PARAMETERS = {
     'features_topic': ('features', 'Features of one camera (elf_node output).'),
-    'image_topic': ('image', 'Its image topic, subscribed only while `matches` has '
-                    'subscribers.'),
+    'image_topic': ('image', 'Its image topic, subscribed while `refine` is on or `matches` '
+                    'has subscribers; paired with the features by header stamp.'),
+    'refine': ('lk', "Sub-pixel refinement of the matched positions: 'lk' (LK on the images, "
+               "drops matches it cannot confirm) or 'none'."),
     'camera_info_topic': ('', "sensor_msgs/CameraInfo of that camera; '' = no pose."),
     'ratio': (1.0, "Lowe's ratio test, 1.0 = off."),
     'max_distance': (0.0, 'Largest descriptor distance of a match, 0 = no limit.'),
@@ -53,6 +68,7 @@ PARAMETERS = {
 }
 INLIER, OUTLIER, UNKNOWN = (0, 220, 0), (230, 40, 40), (240, 200, 0)
 PENDING = 8  # frames kept while waiting for the image or features of the same stamp
+REFINE_MODES = ('lk', 'none')
 
 
 @dataclass
@@ -106,18 +122,24 @@ class MatcherNode(Node):
                              f"{get('min_inliers')} and {get('max_distance')}")
         if not get('features_topic'):
             raise ValueError('features_topic must name a topic')
+        if get('refine') not in REFINE_MODES:
+            raise ValueError(f"refine must be one of {', '.join(REFINE_MODES)}, got "
+                             f"{get('refine')!r}")
+        self._refine = RefineConfig() if get('refine') == 'lk' else None
         self._max_distance = get('max_distance') if get('max_distance') > 0 else math.inf
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self._matches = self.create_publisher(Image, 'matches', qos)
         self._motion = self.create_publisher(TransformStamped, 'motion', qos)
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+        # keypoints (N, 2), descriptors (N, D), grey image or None of the previous frame
+        self._previous: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self._camera_info: CameraInfo | None = None
         self._image_sub = None
         self._images: OrderedDict[tuple[int, int], Image] = OrderedDict()
-        self._drawings: OrderedDict[tuple[int, int], tuple[Any, FrameMatches]] = OrderedDict()
+        self._pending: OrderedDict[tuple[int, int], Features] = OrderedDict()
         self._rate = RateMeter()
-        self._last = {'matches': 0, 'inliers': 0, 'frames': 0, 'poses': 0}
+        self._last = {'matches': 0, 'refined': 0, 'inliers': 0, 'frames': 0, 'poses': 0,
+                      'unpaired': 0}
         self.create_subscription(Features, get('features_topic'), self._on_features, qos)
         if get('camera_info_topic'):
             self.create_subscription(CameraInfo, get('camera_info_topic'),
@@ -130,8 +152,8 @@ class MatcherNode(Node):
 
     # -- inputs ----------------------------------------------------------------------------
     def _follow_matches_subscribers(self) -> None:
-        """Subscribe to the images only while someone looks at `matches`."""
-        wanted = self._matches.get_subscription_count() > 0
+        """Subscribe to the images while refining or while someone looks at `matches`."""
+        wanted = self._refine is not None or self._matches.get_subscription_count() > 0
         if wanted and self._image_sub is None:
             self._image_sub = self.create_subscription(
                 Image, self._param('image_topic'), self._on_image,
@@ -140,49 +162,77 @@ class MatcherNode(Node):
             self.destroy_subscription(self._image_sub)
             self._image_sub = None
             self._images.clear()
-            self._drawings.clear()
+            for key in list(self._pending):
+                self._process(self._pending.pop(key), None)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
     def _on_image(self, msg: Image) -> None:
         key = stamp_of(msg.header)
-        if key in self._drawings:
-            self._publish_drawing(msg, self._drawings.pop(key)[1])
+        if key not in self._pending:
+            _bounded_put(self._images, key, msg)
             return
-        _bounded_put(self._images, key, msg)
+        # Older features still waiting lost their image (best effort): match them unrefined.
+        for older in list(self._pending):
+            if older == key:
+                break
+            self._last['unpaired'] += 1
+            self._process(self._pending.pop(older), None)
+        self._process(self._pending.pop(key), msg)
 
     def _on_features(self, msg: Features) -> None:
         self._rate.tick()
+        if self._image_sub is None:
+            self._process(msg, None)
+            return
+        key = stamp_of(msg.header)
+        if key in self._images:
+            self._process(msg, self._images.pop(key))
+            return
+        self._pending[key] = msg
+        while len(self._pending) > PENDING:
+            self._last['unpaired'] += 1
+            self._process(self._pending.popitem(last=False)[1], None)
+
+    def _process(self, msg: Features, image_msg: Image | None) -> None:
+        """Match one frame with the previous one; draw it when its image is here."""
         try:
             keypoints, _, descriptors = messages.features_from_msg(msg)
         except ValueError as err:
             self.get_logger().warning(f'ignoring a malformed Features message: {err}')
             return
-        previous, self._previous = self._previous, (keypoints, descriptors)
+        image = None
+        if image_msg is not None:
+            try:
+                image = to_detector_image(image_msg)
+            except ImageConversionError as err:
+                self.get_logger().warning(f'cannot use the image: {err}',
+                                          throttle_duration_sec=10)
+        previous, self._previous = self._previous, (keypoints, descriptors, image)
         self._last['frames'] += 1
         empty = np.zeros((0, 2), np.float32)
         frame = FrameMatches(empty, empty, None, keypoints)
         if previous is not None and previous[1].shape[1] == descriptors.shape[1]:
-            frame = self._match(msg, previous, keypoints, descriptors)
-        if self._image_sub is None:
-            return
-        key = stamp_of(msg.header)
-        if key in self._images:
-            self._publish_drawing(self._images.pop(key), frame)
-        else:
-            _bounded_put(self._drawings, key, (msg.header, frame))
+            frame = self._match(msg, previous, keypoints, descriptors, image)
+        if image is not None and self._matches.get_subscription_count() > 0:
+            self._matches.publish(messages.image_msg(image_msg.header, draw_matches(image, frame),
+                                                     'rgb8'))
 
     # -- matching and motion ---------------------------------------------------------------
-    def _match(self, msg: Features, previous: tuple[np.ndarray, np.ndarray],
-               keypoints: np.ndarray, descriptors: np.ndarray) -> FrameMatches:
+    def _match(self, msg: Features, previous: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+               keypoints: np.ndarray, descriptors: np.ndarray,
+               image: np.ndarray | None) -> FrameMatches:
         m = match_descriptors(previous[1], descriptors, ratio=float(self._param('ratio')),
                               max_distance=self._max_distance, device=self._param('device'))
-        prev_xy, cur_xy = previous[0][m.pairs[:, 0]], keypoints[m.pairs[:, 1]]
+        # Refined only when both frames' images are here (previous[2] and image).
+        matched = refine_stage(previous[0], keypoints, m, previous[2], image, self._refine)
+        prev_xy, cur_xy = matched.points1, matched.points2
         self._last['matches'], self._last['inliers'] = len(m), 0
+        self._last['refined'] = len(matched) if matched.refined else 'no image'
         inliers = None
         info = self._camera_info
-        if info is not None and len(m) >= MIN_POINTS:
+        if info is not None and len(matched) >= MIN_POINTS:
             camera_matrix = np.array(info.k, dtype=np.float64).reshape(3, 3)
             distortion = np.array(info.d, dtype=np.float64) if info.distortion_model in (
                 'plumb_bob', 'rational_polynomial') and len(info.d) else None
@@ -208,15 +258,6 @@ class MatcherNode(Node):
         self._last['poses'] += 1
 
     # -- outputs ---------------------------------------------------------------------------
-    def _publish_drawing(self, image_msg: Image, frame: FrameMatches) -> None:
-        try:
-            image = to_detector_image(image_msg)
-        except ImageConversionError as err:
-            self.get_logger().warning(f'cannot draw matches: {err}', throttle_duration_sec=10)
-            return
-        drawn = draw_matches(image, frame)
-        self._matches.publish(messages.image_msg(image_msg.header, drawn, 'rgb8'))
-
     def _publish_diagnostics(self) -> None:
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -227,7 +268,9 @@ class MatcherNode(Node):
         else:
             status.level, status.message = DiagnosticStatus.OK, 'matching'
         values = {'rate_hz': f'{self._rate.rate():.2f}', 'frames': self._last['frames'],
-                  'matches': self._last['matches'], 'inliers': self._last['inliers'],
+                  'matches': self._last['matches'],
+                  'refined': 'off' if self._refine is None else self._last['refined'],
+                  'inliers': self._last['inliers'], 'unpaired_frames': self._last['unpaired'],
                   'poses_published': self._last['poses'],
                   'camera_info': self._camera_info is not None}
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]

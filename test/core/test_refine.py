@@ -195,3 +195,18 @@ def test_refine_stage_returns_matched_positions_refined_or_as_given():
     assert np.median(err) < 0.1
     empty = refine_stage(p1, keypoints2, Matches.empty(), img1, img2, RefineConfig())
     assert len(empty) == 0 and empty.points2.shape == (0, 2)
+
+
+def test_frames_of_different_sizes_are_refined_in_their_own_coordinates():
+    img1, img2 = _pair()
+    p1 = _grid()
+    guess = p1 + SHIFT + np.random.default_rng(7).uniform(-1, 1, p1.shape).astype(np.float32)
+    same = refine_matches(img1, img2, p1, guess)
+    smaller2 = refine_matches(img1, img2[:100, :140], p1, guess)      # frame 2 cropped
+    larger2 = refine_matches(img1[:100, :140], img2, p1, guess)       # frame 1 cropped
+    inside2 = (guess[:, 0] < 135) & (guess[:, 1] < 95)
+    assert not smaller2.keep[~inside2].any()
+    both = same.keep & smaller2.keep
+    assert both.sum() > 0.5 * len(p1)
+    assert np.abs(same.points2[both] - smaller2.points2[both]).max() < 0.05
+    assert larger2.keep.sum() > 0.4 * len(p1)
