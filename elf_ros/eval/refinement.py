@@ -29,8 +29,13 @@ import time
 import cv2
 import numpy as np
 
-from elf_ros.core import affines_from_homography, local_affines, refine_matches, RefineConfig
-from elf_ros.core.matching import match_descriptors
+from elf_ros.core import (
+    affines_from_homography,
+    local_affines,
+    match_descriptors,
+    refine_matches,
+    RefineConfig,
+)
 from elf_ros.eval import datasets as ds
 from elf_ros.eval.geometry import corner_error, warp_points
 from elf_ros.eval.groups import group_of, group_order
