@@ -38,6 +38,7 @@ from elf_ros.core.pose import (
 from elf_ros.core.presets import DEFAULT_PRESET, load_preset, PRESETS
 from elf_ros.core.refine import (
     affines_from_homography,
+    as_gray_u8,
     local_affines,
     MatchedPoints,
     refine_matches,
@@ -64,6 +65,6 @@ __all__ = [
     # benchmarks (the detector benchmark's measurements; its command line is elf_ros.bench)
     'benchmark', 'call_times', 'median_ms',
     # match refinement
-    'MatchedPoints', 'RefineConfig', 'Refined', 'affines_from_homography', 'local_affines',
-    'refine_matches', 'refine_stage',
+    'MatchedPoints', 'RefineConfig', 'Refined', 'affines_from_homography', 'as_gray_u8',
+    'local_affines', 'refine_matches', 'refine_stage',
 ]
