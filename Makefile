@@ -42,7 +42,7 @@ scoreboard: setup
 MOTION_ARGS ?= --sequence ../shared/data/kitti_seq1 --sequence ../shared/data/kitti00_turn \
 	--sequence ../shared/data/tum_fr2_desk_seq \
 	--methods elf-efficientnet_lite1,elf-efficientnet_lite1+sift,sift,orb,akaze \
-	--refine none,lk,lk-local --threads 1 --out docs/results/motion
+	--refine none,lk --threads 1 --out docs/results/motion
 motion: setup
 	$(RUN) python -m elf_ros.eval.motion $(if $(ARGS),$(ARGS),$(MOTION_ARGS))
 

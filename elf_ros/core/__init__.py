@@ -39,7 +39,6 @@ from elf_ros.core.presets import DEFAULT_PRESET, load_preset, PRESETS
 from elf_ros.core.refine import (
     affines_from_homography,
     as_gray_u8,
-    local_affines,
     MatchedPoints,
     refine_matches,
     refine_stage,
@@ -66,5 +65,5 @@ __all__ = [
     'benchmark', 'call_times', 'median_ms',
     # match refinement
     'MatchedPoints', 'RefineConfig', 'Refined', 'affines_from_homography', 'as_gray_u8',
-    'local_affines', 'refine_matches', 'refine_stage',
+    'refine_matches', 'refine_stage',
 ]

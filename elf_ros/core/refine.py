@@ -13,8 +13,8 @@ it; on wide-baseline homographies it mostly drops matches (see docs/motion.md).
 The frame-1 keypoint stays where the detector put it: only the frame-2 position changes, which is
 what a tracker needs too (the track's last position is fixed, the new one is searched).
 
-Rotation and zoom: given a local linear map per match (``affines``: from an estimated homography,
-``affines_from_homography``, or from neighbouring matches, ``local_affines``), frame 1's patch is
+Rotation and zoom: given a local linear map per match (``affines``, e.g. from an estimated
+homography: ``affines_from_homography``), frame 1's patch is
 first warped into frame 2's geometry, and LK then only has to find the remaining translation. All
 patches of a pair are cut into two tile mosaics (one ``cv2.remap`` per image) and refined by one
 LK call on the mosaics: no Python loop over matches.
@@ -217,35 +217,6 @@ def affines_from_homography(homography: np.ndarray, points1: np.ndarray) -> np.n
     mapped = (xh @ h[:2].T) / w[:, None]
     jac = h[None, :2, :2] - mapped[:, :, None] * h[None, 2, :2][:, None, :]
     return jac / w[:, None, None]
-
-
-def local_affines(points1: np.ndarray, points2: np.ndarray, neighbours: int = 8) -> np.ndarray:
-    """
-    (N, 2, 2) least-squares linear map of each match's ``neighbours`` nearest matches.
-
-    Offsets to the k nearest matches in frame 1 (N, 2) are mapped to their offsets in frame 2;
-    where the fit is ill-conditioned (fewer than 3 matches, collinear neighbours) the identity is
-    used. Why: a rotation or zoom is shared by nearby matches even when the scene is not planar.
-    Wrong matches among the neighbours spoil a fit; give inlier matches where there are any.
-    """
-    p1 = np.asarray(points1, np.float64).reshape(-1, 2)
-    p2 = np.asarray(points2, np.float64).reshape(-1, 2)
-    n = len(p1)
-    out = np.tile(np.eye(2), (n, 1, 1))
-    k = min(neighbours, n - 1)
-    if k < 3:
-        return out
-    dist = np.linalg.norm(p1[:, None] - p1[None], axis=2)
-    np.fill_diagonal(dist, np.inf)
-    near = np.argpartition(dist, k - 1, axis=1)[:, :k]                 # (N, k)
-    d1 = p1[near] - p1[:, None]                                       # (N, k, 2)
-    d2 = p2[near] - p2[:, None]
-    gram = np.einsum('nki,nkj->nij', d1, d1)                          # (N, 2, 2)
-    cross = np.einsum('nki,nkj->nij', d2, d1)
-    eig = np.linalg.eigvalsh(gram)
-    good = eig[:, 0] > 1e-3 * np.maximum(eig[:, 1], 1e-12)
-    out[good] = cross[good] @ np.linalg.inv(gram[good])
-    return out
 
 
 @dataclass

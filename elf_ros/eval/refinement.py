@@ -10,8 +10,10 @@ are refined by each variant:
 - ``none``: positions as matched;
 - ``lk``: translation-only LK from the matched position (``refine_matches``);
 - ``lk-homography``: LK after pre-warping by the Jacobian of a homography estimated from the
-  raw matches (RANSAC, 3 px, seeded): the estimate, never the ground truth;
-- ``lk-local``: LK after pre-warping by the least-squares affine of the 8 nearest matches.
+  raw matches (RANSAC, 3 px, seeded): the estimate, never the ground truth.
+
+(A pre-warp by the least-squares affine of the 8 nearest matches was measured too and dropped:
+no better than plain LK here, worse for SIFT on the motion sequences; docs/motion.md.)
 
 Reported per kind of change (groups.group_of): matches kept, correct ones (within 5 px of the
 true H), the localisation of the correct ones (median error, share within 1 px) and the
@@ -31,7 +33,6 @@ import numpy as np
 
 from elf_ros.core import (
     affines_from_homography,
-    local_affines,
     match_descriptors,
     refine_matches,
     RefineConfig,
@@ -42,7 +43,7 @@ from elf_ros.eval.groups import group_of, group_order
 from elf_ros.eval.methods import build_method, MethodUnavailableError
 from elf_ros.eval.metrics import PIXEL_THRESHOLD, RANSAC_THRESHOLD
 
-VARIANTS = ('none', 'lk', 'lk-homography', 'lk-local')
+VARIANTS = ('none', 'lk', 'lk-homography')
 H_THRESHOLDS = (1.0, 3.0)
 
 
@@ -76,8 +77,6 @@ def refine_variant(variant: str, image1: np.ndarray, image2: np.ndarray, p1: np.
     if variant == 'lk-homography':
         h = ransac_homography(p1, p2)
         affines = None if h is None else affines_from_homography(h, p1)
-    elif variant == 'lk-local':
-        affines = local_affines(p1, p2)
     elif variant != 'lk':
         raise ValueError(f'unknown variant {variant!r}; one of {VARIANTS}')
     out = refine_matches(image1, image2, p1, p2, config, affines)
@@ -149,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='python -m elf_ros.eval.refinement',
         description='Localisation and homography accuracy of MNN matches with and without '
-        'LK refinement (plain, pre-warped by an estimated homography or by local affines).')
+        'LK refinement (plain, or pre-warped by an estimated homography).')
     parser.add_argument('--dataset', action='append', required=True, metavar='KIND:PATH',
                         help='oxford:DIR or hpatches:DIR (repeatable)')
     parser.add_argument('--methods', default='elf-efficientnet_lite1,sift')

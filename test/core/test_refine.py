@@ -7,7 +7,6 @@ from elf_ros.core.matching import Matches
 from elf_ros.core.refine import (
     affines_from_homography,
     as_gray_u8,
-    local_affines,
     refine_matches,
     refine_stage,
     RefineConfig,
@@ -127,17 +126,6 @@ def test_homography_affines_are_its_numerical_jacobians():
     assert np.allclose(affines_from_homography(h, points), numeric, atol=1e-6)
 
 
-def test_local_affines_recover_an_exact_affine_and_fall_back_to_identity():
-    rng = np.random.default_rng(2)
-    lin = np.array([[0.8, -0.5], [0.6, 1.1]])
-    p1 = rng.uniform(0, 100, (30, 2))
-    p2 = p1 @ lin.T + (3.0, -4.0)
-    assert np.allclose(local_affines(p1, p2, neighbours=6), lin, atol=1e-9)
-    line = np.column_stack([np.arange(10.0), np.arange(10.0)])     # collinear: no 2-D fit
-    assert np.allclose(local_affines(line, line * 2, neighbours=4), np.eye(2))
-    assert np.allclose(local_affines(p1[:3], p2[:3]), np.eye(2))    # too few matches
-
-
 @pytest.mark.parametrize('angle, scale', [(40.0, 1.3), (90.0, 0.7), (0.0, 2.0)])
 def test_prewarped_lk_follows_rotation_and_zoom_that_plain_lk_cannot(angle, scale):
     h = _similarity(angle, scale)
@@ -152,10 +140,6 @@ def test_prewarped_lk_follows_rotation_and_zoom_that_plain_lk_cannot(angle, scal
     assert plain.keep.mean() < 0.5
     assert warped.keep.mean() > 0.9
     assert np.median(error[warped.keep]) < 0.1
-    # Affines from the neighbouring (noisy) matches alone get close too.
-    local = refine_matches(img1, img2, p1, guess, affines=local_affines(p1, guess))
-    assert local.keep.mean() > 0.9
-    assert np.median(np.linalg.norm(local.points2 - truth, axis=1)[local.keep]) < 0.2
 
 
 def test_identity_affines_agree_with_plain_lk():

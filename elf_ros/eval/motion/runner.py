@@ -20,10 +20,8 @@ from elf_ros.core import (
     as_gray_u8,
     direction_error_deg,
     estimate_relative_pose,
-    local_affines,
     match_descriptors,
     MIN_POINTS,
-    refine_matches,
     refine_stage,
     RefineConfig,
     rotation_error_deg,
@@ -40,9 +38,10 @@ CLASSICAL = ('sift', 'orb', 'akaze')
 # detector's share of a gap to SIFT from the descriptor's).
 OFFLINE_DEFAULT = 'elf-efficientnet_lite1'
 HYBRIDS = (OFFLINE_DEFAULT + '+sift',)
-# Refinement of the matched positions: 'none', 'lk' (the core's refine_stage, as elf_matcher's
-# default) or 'lk-local' (LK after pre-warping by the affine of the 8 nearest matches).
-REFINEMENTS = ('none', 'lk', 'lk-local')
+# Refinement of the matched positions: 'none' or 'lk' (the core's refine_stage, as elf_matcher's
+# default). A pre-warp by the affine of the 8 nearest matches was measured and dropped (mixed on
+# lite1, worse for SIFT: docs/motion.md).
+REFINEMENTS = ('none', 'lk')
 DEFAULT_REFINEMENTS = ('none', 'lk')
 # The refinement the benchmark's target uses (elf_matcher's default, chosen by this benchmark).
 DEFAULT_REFINE = 'lk'
@@ -100,10 +99,6 @@ def matched_positions(f1: Features, f2: Features, refine: str,
         empty = np.zeros((0, 2), np.float32)
         return empty, empty, 0
     m = match_descriptors(f1.descriptors, f2.descriptors)
-    if refine == 'lk-local':
-        p1, p2 = f1.keypoints[m.pairs[:, 0]], f2.keypoints[m.pairs[:, 1]]
-        out = refine_matches(image1, image2, p1, p2, RefineConfig(), local_affines(p1, p2))
-        return p1[out.keep], out.points2[out.keep], len(m)
     config = RefineConfig() if refine == 'lk' else None
     matched = refine_stage(f1.keypoints, f2.keypoints, m, image1, image2, config)
     return matched.points1, matched.points2, len(m)
