@@ -1,5 +1,6 @@
 """elf_matcher over real Fast DDS, fed by a real elf_node: matches images and motion."""
 from pathlib import Path
+import time
 
 import cv2
 import numpy as np
@@ -142,7 +143,7 @@ def test_kitti_motion_matches_the_ground_truth(shared_data: Path):
 @pytest.mark.parametrize('name, value, reason', [
     ('ratio', 1.5, 'ratio must be in'), ('ransac_threshold', 0.0, 'must be positive'),
     ('min_inliers', 2, 'min_inliers must be at least 5'),
-    ('refine', 'affine', 'refine must be one of'),
+    ('refine', 'affine', 'refine must be one of'), ('image_wait', 0.0, 'must be positive'),
 ])
 def test_bad_parameters_are_refused_with_the_reason(name, value, reason):
     context = Context()
@@ -204,6 +205,13 @@ def test_features_wait_for_their_image_and_are_refined_or_counted_unpaired():
         assert matcher._last['unpaired'] == 2 + PENDING - 1
         # Refinement needs both frames' images; frame 11 had none.
         assert matcher._last['refined'] == 'no image'
+        # A frame whose image does not come is matched unrefined after image_wait seconds.
+        frames = matcher._last['frames']
+        matcher._on_features(features(100, p2))
+        matcher._expire_pending(time.monotonic())             # not waited long enough yet
+        assert matcher._last['frames'] == frames
+        matcher._expire_pending(time.monotonic() + 0.6)       # image_wait is 0.5 s
+        assert matcher._last['frames'] == frames + 1 and not matcher._pending
         matcher.destroy_node()
     finally:
         rclpy.shutdown(context=context)
