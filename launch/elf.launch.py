@@ -91,11 +91,14 @@ def _matcher(context, *args, **kwargs):
     features = camera_topics([image])[0].features
     prefix = features[:-len('features')]  # the matcher's outputs sit beside the camera's
     namespace = arg('namespace').strip('/')
+    # LK refinement needs the raw images; with compressed input the raw topic may not exist.
+    refine = arg('matcher_refine') or ('none' if arg('input_transport') == 'compressed'
+                                       else 'lk')
     return [Node(
         package='elf_ros', executable='elf_matcher', name='elf_matcher',
         namespace=namespace,
         parameters=[{'features_topic': features, 'image_topic': image,
-                     'camera_info_topic': arg('camera_info_topic'),
+                     'camera_info_topic': arg('camera_info_topic'), 'refine': refine,
                      'use_sim_time': arg('use_sim_time').lower() == 'true'}],
         remappings=[('matches', prefix + 'matches'), ('motion', prefix + 'motion')],
         arguments=_log_level_args(namespace, 'elf_matcher', arg('log_level')),
@@ -148,6 +151,9 @@ def generate_launch_description():
         DeclareLaunchArgument('matcher', default_value='false',
                               description='Also start elf_matcher on the first camera '
                                           '(frame-to-frame matches image, motion)'),
+        DeclareLaunchArgument('matcher_refine', default_value='',
+                              description="elf_matcher's match refinement: lk | none; empty: "
+                                          'lk, or none with input_transport:=compressed'),
         DeclareLaunchArgument('camera_info_topic', default_value='',
                               description="elf_matcher's CameraInfo topic for the motion "
                                           "estimate; empty: no motion"),

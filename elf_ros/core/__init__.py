@@ -45,6 +45,15 @@ from elf_ros.core.pose import (
     rotation_error_deg,
 )
 from elf_ros.core.presets import DEFAULT_PRESET, load_preset, PRESETS
+from elf_ros.core.refine import (
+    affines_from_homography,
+    as_gray_u8,
+    MatchedPoints,
+    refine_matches,
+    refine_stage,
+    RefineConfig,
+    Refined,
+)
 from elf_ros.core.runtime import RuntimeUnavailableError
 from elf_ros.core.stages import profile_stages, StageClock
 from elf_ros.core.timing import call_times, median_ms
@@ -68,4 +77,7 @@ __all__ = [
     'rotation_error_deg',
     # benchmarks (the detector benchmark's measurements; its command line is elf_ros.bench)
     'benchmark', 'call_times', 'median_ms', 'profile_stages', 'runtime_compare', 'StageClock',
+    # match refinement
+    'MatchedPoints', 'RefineConfig', 'Refined', 'affines_from_homography', 'as_gray_u8',
+    'refine_matches', 'refine_stage',
 ]

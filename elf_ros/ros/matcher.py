@@ -2,17 +2,27 @@
 elf_matcher: match each frame's features with the previous frame's, show it, estimate motion.
 
 Subscribes to one camera's `features` (elf_ros/Features). Per frame it matches the descriptors
-with the previous frame's (core matcher: mutual nearest neighbours, optional ratio and distance)
-and publishes:
+with the previous frame's (core matcher: mutual nearest neighbours, optional ratio and distance),
+optionally refines the matched positions with LK on the images (`refine`, the core's
+`refine_stage`) and publishes:
 - `matches` (sensor_msgs/Image, rgb8, the source header): the current frame with a line from
   each matched keypoint to its position in the previous frame, inliers green, outliers red
-  (yellow when no pose was estimated). Built only while someone subscribes; only then is the
-  image topic subscribed too, and images are paired with features by header stamp.
+  (yellow when no pose was estimated). Built only while someone subscribes (see Images below).
 - `/diagnostics`: matches and inliers of the last frame, rate.
-- with `camera_info_topic` set: `motion` (geometry_msgs/TransformStamped). header = the current
-  frame's header; child_frame_id = `<frame_id>_previous`; the transform maps points of the
+- with `camera_info_topic` set: `motion` (from the refined matches; when LK leaves too few
+  for `min_inliers`, e.g. on a wide baseline, from the matches as matched if those support the
+  pose better, counted as `unrefined_poses`) (geometry_msgs/TransformStamped). header = the
+  current frame's header; child_frame_id = `<frame_id>_previous`; the transform maps points of the
   previous camera to the current one: p_current = R p_previous + t. The translation has unit
   length: a monocular essential matrix gives its direction only, never its scale.
+
+Images: Features messages carry no pixels, so while `refine` is on or `matches` has subscribers
+the matcher subscribes to `image_topic` and pairs each Features message with the image of the
+same header stamp. A Features message waits for its image (at most `image_wait` seconds and
+PENDING frames, then it is matched unrefined and counted as `unpaired_frames`: images are
+subscribed best effort, as elf_node does, and a lost one must not stall the motion); images
+wait for their features the same way (PENDING frames). Frames are processed in the order their
+features arrive.
 """
 from __future__ import annotations
 
@@ -20,6 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 import math
 import sys
+import time
 from typing import Any
 
 import cv2
@@ -32,7 +43,14 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from elf_ros.core import estimate_relative_pose, match_descriptors, MIN_POINTS
+from elf_ros.core import (
+    estimate_relative_pose,
+    match_descriptors,
+    MIN_POINTS,
+    refine_stage,
+    RefineConfig,
+    RelativePose,
+)
 from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
@@ -41,8 +59,12 @@ from elf_ros.ros.stats import RateMeter
 
 PARAMETERS = {
     'features_topic': ('features', 'Features of one camera (elf_node output).'),
-    'image_topic': ('image', 'Its image topic, subscribed only while `matches` has '
-                    'subscribers.'),
+    'image_topic': ('image', 'Its image topic, subscribed while `refine` is on or `matches` '
+                    'has subscribers; paired with the features by header stamp.'),
+    'image_wait': (0.5, 'Seconds a Features message waits for its image before it is '
+                   'matched unrefined.'),
+    'refine': ('lk', "Sub-pixel refinement of the matched positions: 'lk' (LK on the images, "
+               "drops matches it cannot confirm) or 'none'."),
     'camera_info_topic': ('', "sensor_msgs/CameraInfo of that camera; '' = no pose."),
     'ratio': (1.0, "Lowe's ratio test, 1.0 = off."),
     'max_distance': (0.0, 'Largest descriptor distance of a match, 0 = no limit.'),
@@ -53,6 +75,7 @@ PARAMETERS = {
 }
 INLIER, OUTLIER, UNKNOWN = (0, 220, 0), (230, 40, 40), (240, 200, 0)
 PENDING = 8  # frames kept while waiting for the image or features of the same stamp
+REFINE_MODES = ('lk', 'none')
 
 
 @dataclass
@@ -98,7 +121,7 @@ class MatcherNode(Node):
         get = self._param
         if not 0 < get('ratio') <= 1:
             raise ValueError(f"ratio must be in (0, 1], got {get('ratio')}")
-        for name in ('ransac_threshold', 'diagnostics_period'):
+        for name in ('ransac_threshold', 'diagnostics_period', 'image_wait'):
             if get(name) <= 0:
                 raise ValueError(f'{name} must be positive, got {get(name)}')
         if get('min_inliers') < 5 or get('max_distance') < 0:
@@ -106,23 +129,31 @@ class MatcherNode(Node):
                              f"{get('min_inliers')} and {get('max_distance')}")
         if not get('features_topic'):
             raise ValueError('features_topic must name a topic')
+        if get('refine') not in REFINE_MODES:
+            raise ValueError(f"refine must be one of {', '.join(REFINE_MODES)}, got "
+                             f"{get('refine')!r}")
+        self._refine = RefineConfig() if get('refine') == 'lk' else None
         self._max_distance = get('max_distance') if get('max_distance') > 0 else math.inf
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self._matches = self.create_publisher(Image, 'matches', qos)
         self._motion = self.create_publisher(TransformStamped, 'motion', qos)
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+        # keypoints (N, 2), descriptors (N, D), grey image or None of the previous frame
+        self._previous: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self._camera_info: CameraInfo | None = None
         self._image_sub = None
         self._images: OrderedDict[tuple[int, int], Image] = OrderedDict()
-        self._drawings: OrderedDict[tuple[int, int], tuple[Any, FrameMatches]] = OrderedDict()
+        # stamp -> (features, monotonic arrival time), waiting for the image of that stamp
+        self._pending: OrderedDict[tuple[int, int], tuple[Features, float]] = OrderedDict()
         self._rate = RateMeter()
-        self._last = {'matches': 0, 'inliers': 0, 'frames': 0, 'poses': 0}
+        self._last = {'matches': 0, 'refined': 0, 'inliers': 0, 'frames': 0, 'poses': 0,
+                      'unpaired': 0, 'fallbacks': 0}
         self.create_subscription(Features, get('features_topic'), self._on_features, qos)
         if get('camera_info_topic'):
             self.create_subscription(CameraInfo, get('camera_info_topic'),
                                      self._on_camera_info, qos)
         self.create_timer(0.2, self._follow_matches_subscribers)
+        self.create_timer(min(0.05, float(get('image_wait')) / 2), self._expire_pending)
         self.create_timer(float(get('diagnostics_period')), self._publish_diagnostics)
 
     def _param(self, name: str) -> Any:
@@ -130,8 +161,8 @@ class MatcherNode(Node):
 
     # -- inputs ----------------------------------------------------------------------------
     def _follow_matches_subscribers(self) -> None:
-        """Subscribe to the images only while someone looks at `matches`."""
-        wanted = self._matches.get_subscription_count() > 0
+        """Subscribe to the images while refining or while someone looks at `matches`."""
+        wanted = self._refine is not None or self._matches.get_subscription_count() > 0
         if wanted and self._image_sub is None:
             self._image_sub = self.create_subscription(
                 Image, self._param('image_topic'), self._on_image,
@@ -140,60 +171,113 @@ class MatcherNode(Node):
             self.destroy_subscription(self._image_sub)
             self._image_sub = None
             self._images.clear()
-            self._drawings.clear()
+            for key in list(self._pending):
+                self._process(self._pending.pop(key)[0], None)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
     def _on_image(self, msg: Image) -> None:
         key = stamp_of(msg.header)
-        if key in self._drawings:
-            self._publish_drawing(msg, self._drawings.pop(key)[1])
+        if key not in self._pending:
+            _bounded_put(self._images, key, msg)
             return
-        _bounded_put(self._images, key, msg)
+        # Older features still waiting lost their image (best effort): match them unrefined.
+        for older in list(self._pending):
+            if older == key:
+                break
+            self._last['unpaired'] += 1
+            self._process(self._pending.pop(older)[0], None)
+        self._process(self._pending.pop(key)[0], msg)
 
     def _on_features(self, msg: Features) -> None:
         self._rate.tick()
+        if self._image_sub is None:
+            self._process(msg, None)
+            return
+        key = stamp_of(msg.header)
+        if key in self._images:
+            self._process(msg, self._images.pop(key))
+            return
+        self._pending[key] = (msg, time.monotonic())
+        while len(self._pending) > PENDING:
+            self._last['unpaired'] += 1
+            self._process(self._pending.popitem(last=False)[1][0], None)
+
+    def _expire_pending(self, now: float | None = None) -> None:
+        """Match unrefined, in order, the features that waited `image_wait` s for their image."""
+        now = time.monotonic() if now is None else now
+        limit = float(self._param('image_wait'))
+        while self._pending and now - next(iter(self._pending.values()))[1] >= limit:
+            self._last['unpaired'] += 1
+            self._process(self._pending.popitem(last=False)[1][0], None)
+
+    def _process(self, msg: Features, image_msg: Image | None) -> None:
+        """Match one frame with the previous one; draw it when its image is here."""
         try:
             keypoints, _, descriptors = messages.features_from_msg(msg)
         except ValueError as err:
             self.get_logger().warning(f'ignoring a malformed Features message: {err}')
             return
-        previous, self._previous = self._previous, (keypoints, descriptors)
+        image = None
+        if image_msg is not None:
+            try:
+                image = to_detector_image(image_msg)
+            except ImageConversionError as err:
+                self.get_logger().warning(f'cannot use the image: {err}',
+                                          throttle_duration_sec=10)
+        previous, self._previous = self._previous, (keypoints, descriptors, image)
         self._last['frames'] += 1
         empty = np.zeros((0, 2), np.float32)
         frame = FrameMatches(empty, empty, None, keypoints)
         if previous is not None and previous[1].shape[1] == descriptors.shape[1]:
-            frame = self._match(msg, previous, keypoints, descriptors)
-        if self._image_sub is None:
-            return
-        key = stamp_of(msg.header)
-        if key in self._images:
-            self._publish_drawing(self._images.pop(key), frame)
-        else:
-            _bounded_put(self._drawings, key, (msg.header, frame))
+            frame = self._match(msg, previous, keypoints, descriptors, image)
+        if image is not None and self._matches.get_subscription_count() > 0:
+            self._matches.publish(messages.image_msg(image_msg.header, draw_matches(image, frame),
+                                                     'rgb8'))
 
     # -- matching and motion ---------------------------------------------------------------
-    def _match(self, msg: Features, previous: tuple[np.ndarray, np.ndarray],
-               keypoints: np.ndarray, descriptors: np.ndarray) -> FrameMatches:
+    def _match(self, msg: Features, previous: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+               keypoints: np.ndarray, descriptors: np.ndarray,
+               image: np.ndarray | None) -> FrameMatches:
         m = match_descriptors(previous[1], descriptors, ratio=float(self._param('ratio')),
                               max_distance=self._max_distance, device=self._param('device'))
-        prev_xy, cur_xy = previous[0][m.pairs[:, 0]], keypoints[m.pairs[:, 1]]
+        # Refined only when both frames' images are here (previous[2] and image).
+        matched = refine_stage(previous[0], keypoints, m, previous[2], image, self._refine)
+        prev_xy, cur_xy = matched.points1, matched.points2
         self._last['matches'], self._last['inliers'] = len(m), 0
+        self._last['refined'] = len(matched) if matched.refined else 'no image'
         inliers = None
         info = self._camera_info
-        if info is not None and len(m) >= MIN_POINTS:
-            camera_matrix = np.array(info.k, dtype=np.float64).reshape(3, 3)
-            distortion = np.array(info.d, dtype=np.float64) if info.distortion_model in (
-                'plumb_bob', 'rational_polynomial') and len(info.d) else None
-            pose = estimate_relative_pose(prev_xy, cur_xy, camera_matrix, distortion,
-                                          threshold=float(self._param('ransac_threshold')))
+        if info is not None:
+            pose = self._pose(info, prev_xy, cur_xy)
+            enough = int(self._param('min_inliers'))
+            if matched.refined and (pose is None or pose.inliers.sum() < enough):
+                # LK drops what it cannot follow (wide baselines): fall back to the matches
+                # as matched when they give a better-supported pose.
+                raw = refine_stage(previous[0], keypoints, m)
+                raw_pose = self._pose(info, raw.points1, raw.points2)
+                if raw_pose is not None and (pose is None
+                                             or raw_pose.inliers.sum() > pose.inliers.sum()):
+                    pose, prev_xy, cur_xy = raw_pose, raw.points1, raw.points2
+                    self._last['fallbacks'] += 1
             if pose is not None:
                 inliers = pose.inliers
                 self._last['inliers'] = int(inliers.sum())
-                if inliers.sum() >= self._param('min_inliers'):
+                if inliers.sum() >= enough:
                     self._publish_motion(msg.header, pose.rotation, pose.translation)
         return FrameMatches(cur_xy, prev_xy, inliers, keypoints)
+
+    def _pose(self, info: CameraInfo, prev_xy: np.ndarray,
+              cur_xy: np.ndarray) -> RelativePose | None:
+        """Essential-matrix pose of (K, 2) matched positions with the camera's K and d."""
+        if len(prev_xy) < MIN_POINTS:
+            return None
+        camera_matrix = np.array(info.k, dtype=np.float64).reshape(3, 3)
+        distortion = np.array(info.d, dtype=np.float64) if info.distortion_model in (
+            'plumb_bob', 'rational_polynomial') and len(info.d) else None
+        return estimate_relative_pose(prev_xy, cur_xy, camera_matrix, distortion,
+                                      threshold=float(self._param('ransac_threshold')))
 
     def _publish_motion(self, header, rotation: np.ndarray, translation: np.ndarray) -> None:
         out = TransformStamped()
@@ -208,15 +292,6 @@ class MatcherNode(Node):
         self._last['poses'] += 1
 
     # -- outputs ---------------------------------------------------------------------------
-    def _publish_drawing(self, image_msg: Image, frame: FrameMatches) -> None:
-        try:
-            image = to_detector_image(image_msg)
-        except ImageConversionError as err:
-            self.get_logger().warning(f'cannot draw matches: {err}', throttle_duration_sec=10)
-            return
-        drawn = draw_matches(image, frame)
-        self._matches.publish(messages.image_msg(image_msg.header, drawn, 'rgb8'))
-
     def _publish_diagnostics(self) -> None:
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -227,7 +302,10 @@ class MatcherNode(Node):
         else:
             status.level, status.message = DiagnosticStatus.OK, 'matching'
         values = {'rate_hz': f'{self._rate.rate():.2f}', 'frames': self._last['frames'],
-                  'matches': self._last['matches'], 'inliers': self._last['inliers'],
+                  'matches': self._last['matches'],
+                  'refined': 'off' if self._refine is None else self._last['refined'],
+                  'inliers': self._last['inliers'], 'unpaired_frames': self._last['unpaired'],
+                  'unrefined_poses': self._last['fallbacks'],
                   'poses_published': self._last['poses'],
                   'camera_info': self._camera_info is not None}
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]

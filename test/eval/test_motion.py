@@ -147,3 +147,56 @@ def test_small_real_run(shared_data: Path, tmp_path: Path):
     assert (out / 'kitti_seq1_error_cdf.png').is_file()
     assert (out / 'tum_fr2_desk_seq_inliers_trajectory.png').is_file()
     assert '| 5 | orb |' in (out / 'results.md').read_text()
+
+
+def target_row(seq: str, k: int, method: str, refine: str, failed: int, rot: float,
+               tra: float) -> dict:
+    return {'sequence': seq, 'k': k, 'method': method, 'refine': refine, 'pairs': 19,
+            'failed': failed, 'median_rotation_error_deg': rot,
+            'median_translation_error_deg': tra}
+
+
+def test_motion_target_compares_the_default_refinement_rows_with_sift():
+    elf = motion.runner.OFFLINE_DEFAULT
+    rows = [target_row('turn', 1, elf, 'lk', 1, 0.10, 2.0),
+            target_row('turn', 1, 'sift', 'lk', 1, 0.10, 2.5),
+            target_row('turn', 1, 'sift', 'none', 0, 0.05, 1.0),   # plain SIFT: quoted only
+            target_row('turn', 2, elf, 'lk', 2, 0.10, 2.0),
+            target_row('turn', 2, 'sift', 'lk', 1, 0.20, 3.0),     # ELF fails more
+            target_row('turn', 5, elf, 'lk', 0, 0.10, 3.1),
+            target_row('turn', 5, 'sift', 'lk', 0, 0.20, 3.0),     # larger direction error
+            target_row('desk', 1, elf, 'none', 0, 0.10, 2.0)]      # no refined rows
+    result = motion.motion_targets(rows, refine='lk')
+    assert [ok for ok, _ in result] == [True, False, False, False, False, False]
+    assert 'sift unrefined 0, 0.050°, 1.000°' in result[0][1]
+    assert result[3][1].startswith('NOT MET: desk k=1: no ')
+    # Unrefined rows compare with unrefined SIFT.
+    assert motion.motion_targets(rows[:3], refine='none', gaps=(1,))[0][0] is False
+
+
+def test_refined_pairs_use_fewer_sharper_matches(shared_data: Path):
+    """KITTI turn, frames 0 and 1: LK keeps a share of the matches and the pose stays right."""
+    from elf_ros.eval.methods import build_method
+    seq = load_sequence(shared_data / 'kitti00_turn')
+    method = build_method('sift', 1000)
+    images = [seq.image(0), seq.image(1)]
+    f1, f2 = method.extract(images)
+    plain = motion.evaluate_pair(seq, f1, f2, 0, 1, seed=0)
+    refined = motion.evaluate_pair(seq, f1, f2, 0, 1, 0, 'lk', *images)
+    assert plain.used == -1 and plain.matches == refined.matches
+    assert 0.3 * refined.matches < refined.used < refined.matches
+    assert not refined.failed and refined.rotation_error < 0.5
+    with pytest.raises(ValueError, match='needs both images'):
+        motion.evaluate_pair(seq, f1, f2, 0, 1, 0, 'lk')
+    runs = motion.run_method(seq, method, (1,), 0, limit=3, refinements=('none', 'lk'))
+    assert [r.refine for r in runs] == ['none', 'lk']
+    assert runs[0].extract_seconds == runs[1].extract_seconds
+    assert [p.j for p in runs[1].pairs[1]] == [1, 2]
+    assert runs[0].pairs[1][0].rotation_error == pytest.approx(plain.rotation_error)
+    assert runs[1].pairs[1][0].rotation_error == pytest.approx(refined.rotation_error)
+
+
+def test_unknown_refinement_is_refused(shared_data: Path, tmp_path: Path):
+    code = motion_cli.main(['--sequence', str(shared_data / 'kitti00_turn'), '--refine', 'sift',
+                        '--out', str(tmp_path)])
+    assert code == 2

@@ -1,5 +1,6 @@
 """elf_matcher over real Fast DDS, fed by a real elf_node: matches images and motion."""
 from pathlib import Path
+import time
 
 import cv2
 import numpy as np
@@ -18,7 +19,8 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from elf_ros.core.pose import direction_error_deg, rotation_error_deg  # noqa: E402
 from elf_ros.eval.sequences import load_sequence, quaternion_matrix  # noqa: E402
 from elf_ros.msg import Features  # noqa: E402
-from elf_ros.ros.matcher import MatcherNode, rotation_to_quaternion  # noqa: E402
+from elf_ros.ros import messages  # noqa: E402
+from elf_ros.ros.matcher import MatcherNode, PENDING, rotation_to_quaternion  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -141,6 +143,7 @@ def test_kitti_motion_matches_the_ground_truth(shared_data: Path):
 @pytest.mark.parametrize('name, value, reason', [
     ('ratio', 1.5, 'ratio must be in'), ('ransac_threshold', 0.0, 'must be positive'),
     ('min_inliers', 2, 'min_inliers must be at least 5'),
+    ('refine', 'affine', 'refine must be one of'), ('image_wait', 0.0, 'must be positive'),
 ])
 def test_bad_parameters_are_refused_with_the_reason(name, value, reason):
     context = Context()
@@ -150,3 +153,72 @@ def test_bad_parameters_are_refused_with_the_reason(name, value, reason):
             MatcherNode(context=context, parameter_overrides=[Parameter(name, value=value)])
     finally:
         rclpy.shutdown(context=context)
+
+
+def _textured_pair(shift=(2.3, -1.7)) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    img1 = cv2.GaussianBlur(rng.uniform(0, 255, (120, 160)).astype(np.float32), (0, 0), 2.0)
+    img1 = cv2.normalize(img1, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    warp = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
+    return img1, cv2.warpAffine(img1, warp, (160, 120), flags=cv2.INTER_CUBIC,
+                                borderMode=cv2.BORDER_REFLECT)
+
+
+def test_features_wait_for_their_image_and_are_refined_or_counted_unpaired():
+    """The stamp pairing: image after or before its features, and images that never come."""
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        matcher = MatcherNode(context=context)
+        matcher._follow_matches_subscribers()            # refine='lk': images subscribed now
+        img1, img2 = _textured_pair()
+        xs, ys = np.meshgrid(np.arange(30, 131, 12), np.arange(25, 96, 12))
+        p1 = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+        rng = np.random.default_rng(1)
+        p2 = p1 + (2.3, -1.7) + rng.uniform(-1, 1, p1.shape).astype(np.float32)
+        desc = rng.standard_normal((len(p1), 32)).astype(np.float32)
+
+        def features(sec: int, points: np.ndarray) -> Features:
+            header = frame_header(sec)
+            return messages.features(header, 160, 120, points, np.ones(len(points)), desc,
+                                     'test', 'test')
+
+        def image(sec: int, pixels: np.ndarray) -> Image:
+            return messages.image_msg(frame_header(sec), pixels, 'mono8')
+
+        matcher._on_features(features(1, p1))            # features first, image later
+        assert matcher._last['frames'] == 0
+        matcher._on_image(image(1, img1))
+        matcher._on_image(image(2, img2))                 # image first, features later
+        matcher._on_features(features(2, p2))
+        assert matcher._last['frames'] == 2 and matcher._last['unpaired'] == 0
+        assert matcher._last['matches'] == len(p1)
+        assert matcher._last['refined'] >= 0.9 * len(p1)
+        # Images that never come: each waiting frame is matched unrefined once PENDING are queued.
+        for sec in range(3, 3 + PENDING + 2):
+            matcher._on_features(features(sec, p2))
+        assert matcher._last['unpaired'] == 2 and matcher._last['frames'] == 4
+        assert matcher._last['refined'] == 'no image'
+        # The newest frame's image: the PENDING - 1 older ones waiting are matched unpaired first.
+        matcher._on_image(image(3 + PENDING + 1, img2))
+        assert matcher._last['frames'] == 4 + PENDING
+        assert matcher._last['unpaired'] == 2 + PENDING - 1
+        # Refinement needs both frames' images; frame 11 had none.
+        assert matcher._last['refined'] == 'no image'
+        # A frame whose image does not come is matched unrefined after image_wait seconds.
+        frames = matcher._last['frames']
+        matcher._on_features(features(100, p2))
+        matcher._expire_pending(time.monotonic())             # not waited long enough yet
+        assert matcher._last['frames'] == frames
+        matcher._expire_pending(time.monotonic() + 0.6)       # image_wait is 0.5 s
+        assert matcher._last['frames'] == frames + 1 and not matcher._pending
+        matcher.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def frame_header(sec: int):
+    from std_msgs.msg import Header
+    header = Header(frame_id='cam')
+    header.stamp.sec = sec
+    return header

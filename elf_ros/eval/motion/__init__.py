@@ -15,8 +15,8 @@ from elf_ros.eval.motion.runner import (
     Run,
     run_method,
 )
-from elf_ros.eval.motion.summary import summarise, table_rows, verdicts
+from elf_ros.eval.motion.summary import motion_targets, summarise, table_rows, verdicts
 
 __all__ = ['GAPS', 'MAX_ERROR_DEG', 'MIN_INLIERS', 'PairResult', 'Run',
-           'chained_rotation_angles', 'evaluate_pair', 'run_method', 'summarise', 'table_rows',
-           'verdicts']
+           'chained_rotation_angles', 'evaluate_pair', 'motion_targets', 'run_method',
+           'summarise', 'table_rows', 'verdicts']

@@ -22,13 +22,29 @@ from elf_ros.eval.methods import (
 )
 from elf_ros.eval.motion.plots import write_plots
 from elf_ros.eval.motion.report import markdown
-from elf_ros.eval.motion.runner import CLASSICAL, GAPS, HYBRIDS, NATIVE, Run, run_method
-from elf_ros.eval.motion.summary import table_rows, verdicts
+from elf_ros.eval.motion.runner import (
+    CLASSICAL,
+    DEFAULT_REFINE,
+    DEFAULT_REFINEMENTS,
+    GAPS,
+    HYBRIDS,
+    NATIVE,
+    OFFLINE_DEFAULT,
+    REFINEMENTS,
+    Run,
+    run_method,
+)
+from elf_ros.eval.motion.summary import motion_targets, table_rows, TARGET_GAPS
 from elf_ros.eval.sequences import load_sequence, SequenceError
 
 
 def default_methods() -> list[str]:
     return [ELF_PREFIX + p for p in PRESETS] + list(HYBRIDS) + list(CLASSICAL)
+
+
+def plotted(runs: list[Run]) -> list[Run]:
+    """Unrefined runs, plus the refined ones of the offline default and SIFT (legible plots)."""
+    return [r for r in runs if r.refine == 'none' or r.method in (OFFLINE_DEFAULT, 'sift')]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                         'run)')
     parser.add_argument('--gaps', default=','.join(map(str, GAPS)),
                         help='frame gaps k (default: %(default)s)')
+    parser.add_argument('--refine', default=','.join(DEFAULT_REFINEMENTS),
+                        help=f'refinements of the matched positions, rows for each (of '
+                        f'{", ".join(REFINEMENTS)}; default %(default)s); the target uses '
+                        f'{DEFAULT_REFINE!r}')
     parser.add_argument('--max-keypoints', type=int, default=1000,
                         help='keypoint budget of every method (default %(default)s)')
     parser.add_argument('--limit', type=int, default=0, help='use only the first N frames')
@@ -67,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         import torch
         torch.set_num_threads(args.threads)
     gaps = tuple(int(g) for g in args.gaps.split(','))
+    refinements = tuple(r.strip() for r in args.refine.split(',') if r.strip())
+    if not refinements or set(refinements) - set(REFINEMENTS):
+        print(f'error: --refine takes {", ".join(REFINEMENTS)}, got {args.refine!r}',
+              file=sys.stderr)
+        return 2
     try:
         sequences = [load_sequence(p) for p in args.sequence]
     except (SequenceError, OSError) as err:
@@ -92,22 +117,25 @@ def main(argv: list[str] | None = None) -> int:
     for seq in sequences:
         seq_runs = []
         for method in methods:
-            run = run_method(seq, method, gaps, args.seed, args.limit)
-            seq_runs.append(run)
-            print(f'{seq.name} {method.name}: {run.keypoints:.0f} keypoints, '
-                  f'{1e3 * run.extract_seconds:.0f} ms/frame', file=sys.stderr)
+            method_runs = run_method(seq, method, gaps, args.seed, args.limit, refinements)
+            seq_runs.extend(method_runs)
+            print(f'{seq.name} {method.name}: {method_runs[0].keypoints:.0f} keypoints, '
+                  f'{1e3 * method_runs[0].extract_seconds:.0f} ms/frame', file=sys.stderr)
         runs.extend(seq_runs)
         if not args.no_plots:
-            write_plots(args.out, seq, seq_runs)
+            write_plots(args.out, seq, plotted(seq_runs))
     rows = table_rows(runs)
-    best, lines = verdicts(rows)
+    targets = motion_targets(rows, refine=DEFAULT_REFINE if DEFAULT_REFINE in refinements
+                             else refinements[0],
+                             gaps=tuple(g for g in TARGET_GAPS if g in gaps) or gaps)
     command = 'python -m elf_ros.eval.motion ' + ' '.join(argv if argv is not None
                                                           else sys.argv[1:])
-    (args.out / 'results.md').write_text(markdown(rows, runs, unavailable, lines, command))
+    (args.out / 'results.md').write_text(markdown(rows, runs, unavailable, targets, command))
     (args.out / 'results.json').write_text(json.dumps({
-        'command': command, 'rows': rows, 'best_elf': best, 'target': lines,
+        'command': command, 'rows': rows,
+        'target': [{'met': ok, 'line': line} for ok, line in targets],
         'unavailable': unavailable,
-        'pairs': [{'sequence': r.sequence, 'method': r.method, 'k': k,
+        'pairs': [{'sequence': r.sequence, 'method': r.method, 'refine': r.refine, 'k': k,
                    'pairs': [p.record() for p in ps]} for r in runs for k, ps in r.pairs.items()],
     }, indent=1))
     print((args.out / 'results.md').read_text())

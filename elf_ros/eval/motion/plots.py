@@ -5,7 +5,13 @@ from pathlib import Path
 
 import numpy as np
 
-from elf_ros.eval.motion.runner import chained_rotation_angles, MAX_ERROR_DEG, MIN_INLIERS, Run
+from elf_ros.eval.motion.runner import (
+    chained_rotation_angles,
+    MAX_ERROR_DEG,
+    MIN_INLIERS,
+    Run,
+    run_label,
+)
 from elf_ros.eval.sequences import Sequence
 
 
@@ -23,7 +29,7 @@ def write_plots(out: Path, seq: Sequence, runs: list[Run]) -> list[Path]:
             for ax, attr in zip(axes, ('rotation_error', 'translation_error'), strict=True):
                 vals = np.sort(np.nan_to_num([getattr(p, attr) for p in run.pairs[k]], nan=180))
                 ax.step(vals, np.arange(1, len(vals) + 1) / len(vals), style, color=colour,
-                        where='post', label=f'{run.method} k={k}')
+                        where='post', label=f'{run_label(run)} k={k}')
     for ax, name in zip(axes, ('rotation error (deg)', 'translation direction error (deg)'),
                         strict=True):
         ax.set_xscale('log')
@@ -41,9 +47,9 @@ def write_plots(out: Path, seq: Sequence, runs: list[Run]) -> list[Path]:
     for idx, run in enumerate(runs):
         pairs = run.pairs[gaps[0]]
         axes[0].plot([p.i for p in pairs], [p.inliers for p in pairs], color=f'C{idx}',
-                     label=run.method)
+                     label=run_label(run))
         est, gt = chained_rotation_angles(seq, pairs)
-        axes[1].plot(est, color=f'C{idx}', label=run.method)
+        axes[1].plot(est, color=f'C{idx}', label=run_label(run))
     axes[1].plot(gt, 'k--', label='ground truth')
     axes[0].axhline(MIN_INLIERS, color='grey', lw=0.8)
     axes[0].set_xlabel('frame i (pair i, i+1)')
