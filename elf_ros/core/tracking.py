@@ -26,7 +26,7 @@ import numpy as np
 
 from elf_ros.core.camera_model import CameraModel
 from elf_ros.core.matching import match_descriptors
-from elf_ros.core.refine import as_gray_u8, RefineConfig, refine_matches
+from elf_ros.core.refine import as_gray_u8, refine_matches, RefineConfig
 
 MIN_F_POINTS = 8  # findFundamentalMat's minimum (as VINS's rejectWithF)
 
@@ -82,8 +82,9 @@ class TrackFrame:
 
 def spread_select(points: np.ndarray, min_distance: float, limit: int) -> np.ndarray:
     """
-    Greedy selection in row order: a point is kept when no kept earlier point is closer than
-    ``min_distance``; at most ``limit`` (the first ones kept). Same result as VINS's mask of
+    Keep points in row order unless a kept earlier point lies within ``min_distance``.
+
+    At most ``limit`` (the first ones kept). Same result as VINS's mask of
     circles drawn in priority order, computed in rounds over a conflict matrix instead of a loop
     over points: each round keeps every point whose earlier conflicts are all dropped.
 
@@ -158,9 +159,11 @@ class TrackManager:
     def step(self, keypoints: np.ndarray, descriptors: np.ndarray, stamp: float,
              image: np.ndarray | None = None) -> TrackFrame:
         """
-        Add one frame: (N, 2) keypoints in pixels, strongest first; (N, D) descriptors; its
-        stamp in seconds; optionally its image (any size/format as_gray_u8 reads) for the LK
-        refinement and the border test. Returns the tracks alive in this frame.
+        Add one frame and return the tracks alive in it.
+
+        (N, 2) keypoints in pixels, strongest first; (N, D) descriptors; its stamp in
+        seconds; optionally its image (any size/format as_gray_u8 reads) for the LK
+        refinement and the border test.
         """
         cfg = self.config
         kp = np.asarray(keypoints, np.float32).reshape(-1, 2)

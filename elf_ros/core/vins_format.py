@@ -40,7 +40,7 @@ class VinsColumns:
 
 def vins_columns(frame: TrackFrame, layout: str = 'fusion', camera_id: int = 0,
                  num_cameras: int = 1) -> VinsColumns:
-    """The PointCloud content of one tracked frame in the chosen estimator's layout."""
+    """Return the PointCloud content of one tracked frame in the chosen estimator's layout."""
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {", ".join(LAYOUTS)}, got {layout!r}')
     if num_cameras < 1 or not 0 <= camera_id < num_cameras:
@@ -62,7 +62,7 @@ def vins_columns(frame: TrackFrame, layout: str = 'fusion', camera_id: int = 0,
 
 
 def ids_exact(frame: TrackFrame, layout: str = 'fusion', num_cameras: int = 1) -> bool:
-    """False once the encoded ids exceed what float32 holds exactly (the caller warns)."""
+    """Say whether float32 still holds the encoded ids exactly (the caller warns if not)."""
     if len(frame) == 0:
         return True
     top = int(frame.ids.max()) * (num_cameras if layout == 'mono' else 1) + num_cameras

@@ -15,7 +15,7 @@ CAMERA = CameraModel(K, np.zeros(5))
 
 
 def scene(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n 3D points 4-12 m in front of the camera, each with its own 32-D descriptor."""
+    """Make n 3D points 4-12 m in front of the camera, each with its own 32-D descriptor."""
     rng = np.random.default_rng(seed)
     pts = np.column_stack((rng.uniform(-8, 8, n), rng.uniform(-5, 5, n), rng.uniform(4, 12, n)))
     desc = rng.standard_normal((n, 32)).astype(np.float32)
@@ -32,8 +32,11 @@ def observe(points: np.ndarray, camera_x: float) -> tuple[np.ndarray, np.ndarray
 
 def run(manager: TrackManager, points: np.ndarray, desc: np.ndarray, xs: list[float],
         seed: int = 1, dt: float = 0.1):
-    """Feed frames (detections shuffled, as a detector would order them); per frame the
-    TrackFrame and the scene index behind every output row."""
+    """
+    Feed frames (detections shuffled, as a detector would order them).
+
+    Per frame: the TrackFrame and the scene index behind every output row.
+    """
     rng = np.random.default_rng(seed)
     out = []
     for k, x in enumerate(xs):
@@ -218,7 +221,7 @@ def test_bad_input_is_refused():
 
 
 def decode_like_vins_fusion(points, channels):
-    """What VINS-Fusion's feature_callback builds: {id: [(camera, [x y z u v vx vy])]}."""
+    """Decode as VINS-Fusion's feature_callback does: {id: [(camera, [x y z u v vx vy])]}."""
     out = {}
     for i in range(len(points)):
         feature_id, camera_id = int(channels[0][i]), int(channels[1][i])
