@@ -1,5 +1,5 @@
 #! /usr/bin/env python3
-"""
+r"""
 ELF keypoints and descriptors for RTAB-Map's Python detector (PyDetector).
 
 RTAB-Map (corelib/src/python/PyDetector.cpp) imports this file by path, calls ``init(cuda)``
@@ -7,7 +7,7 @@ once (cuda: int 0/1, from PyDetector/Cuda) and then ``detect(image)`` per frame 
 (H, W) uint8 array; it expects ``(keypoints, descriptors)``: (N, 3) float32 rows
 [x, y, response] and (N, D) float32 rows, both C-contiguous (it reads the raw buffers).
 
-    rtabmap --Vis/FeatureType 15 --Kp/DetectorStrategy 15 \\
+    rtabmap --Vis/FeatureType 15 --Kp/DetectorStrategy 15 \
         --PyDetector/Path $(ros2 pkg prefix elf_ros)/share/elf_ros/rtabmap/elf_detector.py
 
 Settings (environment variables win over a YAML file):
@@ -32,7 +32,7 @@ _detector = None
 
 
 def settings() -> dict[str, Any]:
-    """The YAML file's keys overlaid with the ELF_RTABMAP_* environment variables."""
+    """Read the YAML file's keys overlaid with the ELF_RTABMAP_* environment variables."""
     import yaml
 
     path = Path(os.environ.get('ELF_RTABMAP_CONFIG', '')

@@ -163,7 +163,8 @@ class TrackManager:
 
         (N, 2) keypoints in pixels, strongest first; (N, D) descriptors; its stamp in
         seconds; optionally its image (any size/format as_gray_u8 reads) for the LK
-        refinement and the border test.
+        refinement and the border test. A frame of another size than the last restarts the
+        tracks (new ids).
         """
         cfg = self.config
         kp = np.asarray(keypoints, np.float32).reshape(-1, 2)
@@ -173,6 +174,8 @@ class TrackManager:
                              f'{desc.shape}')
         gray = as_gray_u8(image) if image is not None else None
         shape = gray.shape if gray is not None else None
+        if shape is not None and self._image is not None and self._image.shape != shape:
+            self.reset()                  # a new resolution: old positions mean nothing here
         track_rows, det_rows, positions, matched = self._continue(kp, desc, gray, shape)
         # setMask: continuing tracks (longest first) then detections (strongest first).
         order = np.argsort(-self._lengths[track_rows], kind='stable')

@@ -96,7 +96,7 @@ def reprojection_errors(obs: Observations, poses: np.ndarray, matrix: np.ndarray
 
 def summary(frames: list[tuple[np.ndarray, np.ndarray]], camera: CameraModel,
             poses: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """The benchmark's numbers for one run, and the raw distributions for the plots."""
+    """Return the benchmark's numbers for one run, and the raw distributions for the plots."""
     obs = collect(frames, camera)
     lengths = track_lengths(obs)
     sampson = sampson_distances(obs, poses, camera.matrix)

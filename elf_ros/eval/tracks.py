@@ -129,7 +129,7 @@ COLUMNS = (('tracks_per_frame', 'tracks/frame', '{:.0f}'), ('tracks', 'tracks', 
 
 
 def verdicts(runs: list[Run]) -> list[str]:
-    """The issue's targets: ELF median track length >= KLT's, share > 1 px <= KLT's."""
+    """Check the issue's targets: ELF median track length >= KLT's, share > 1 px <= KLT's."""
     lines = []
     for seq in dict.fromkeys(r.sequence for r in runs):
         elf = next((r for r in runs if (r.sequence, r.method) == (seq, 'elf')), None)

@@ -86,7 +86,7 @@ def draw_tracks(image: np.ndarray, frame: TrackFrame) -> np.ndarray:
 
 def pointcloud_msg(header, frame: TrackFrame, layout: str, camera_id: int,
                    num_cameras: int) -> PointCloud:
-    """The VINS feature message of one frame (see elf_ros/core/vins_format.py)."""
+    """Build the VINS feature message of one frame (see elf_ros/core/vins_format.py)."""
     columns = vins_columns(frame, layout, camera_id, num_cameras)
     msg = PointCloud()
     msg.header = header
@@ -234,7 +234,13 @@ class TrackerNode(Node):
             self.get_logger().warning('time went backwards (a bag restarted?): tracks restart')
             manager.reset()
         self._last_stamp = key
-        frame = manager.step(keypoints, descriptors, key[0] + 1e-9 * key[1], image)
+        try:
+            frame = manager.step(keypoints, descriptors, key[0] + 1e-9 * key[1], image)
+        except (ValueError, cv2.error) as err:
+            self.get_logger().warning(f'frame not tracked, tracks restart: {err}',
+                                      throttle_duration_sec=10)
+            manager.reset()
+            return
         layout = self._param('layout')
         if not ids_exact(frame, layout, self._param('num_cameras')):
             self.get_logger().warning('track ids passed 2**24: float32 channels no longer hold '

@@ -34,7 +34,7 @@ def grey_frame() -> np.ndarray:
 
 
 def as_rtabmap_buffer(grey: np.ndarray) -> np.ndarray:
-    """A (rows, cols) NPY_UBYTE array over foreign memory, like PyArray_SimpleNewFromData."""
+    """Wrap the pixels as PyArray_SimpleNewFromData does: (rows, cols) uint8, foreign memory."""
     return np.frombuffer(bytearray(grey.tobytes()), np.uint8).reshape(grey.shape)
 
 
