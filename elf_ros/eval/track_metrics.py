@@ -111,6 +111,8 @@ def summary(frames: list[tuple[np.ndarray, np.ndarray]], camera: CameraModel,
         'tracks': int(len(lengths)),
         'median_length': pct(lengths, 50), 'p90_length': pct(lengths, 90),
         'share_ge5': float(np.mean(lengths >= 5)) if len(lengths) else float('nan'),
+        # What a back end sees: the final length of the track behind each published point.
+        'median_length_per_obs': pct(np.repeat(lengths, lengths), 50),
         'pairs': int(len(sampson)),
         'sampson_median_px': pct(sampson, 50),
         'sampson_share_gt1': float(np.mean(sampson > 1.0)) if len(sampson) else float('nan'),

@@ -120,7 +120,9 @@ def run_sequence(seq: Sequence, methods: list[str], args: argparse.Namespace,
 # -- report ------------------------------------------------------------------------------------
 COLUMNS = (('tracks_per_frame', 'tracks/frame', '{:.0f}'), ('tracks', 'tracks', '{:d}'),
            ('median_length', 'len median', '{:.1f}'), ('p90_length', 'len p90', '{:.1f}'),
-           ('share_ge5', 'share ≥5 frames', '{:.2f}'), ('pairs', 'pairs', '{:d}'),
+           ('share_ge5', 'share ≥5 frames', '{:.2f}'),
+           ('median_length_per_obs', 'len median per point', '{:.1f}'),
+           ('pairs', 'pairs', '{:d}'),
            ('sampson_median_px', 'Sampson median px', '{:.3f}'),
            ('sampson_share_gt1', 'share Sampson > 1 px', '{:.3f}'),
            ('reprojected', 'reproj. obs.', '{:d}'),
@@ -156,6 +158,8 @@ def markdown(runs: list[Run], lines: list[str], command: str, args: argparse.Nam
            f'between tracked points (MIN_DIST), for every method. ELF and SIFT: up to '
            f'{args.max_keypoints} detections per frame, ELF preset `{args.preset}` at native '
            'resolution. Lengths in frames (tracks alive at the end counted as they stand); '
+           '"len median per point": median over every published point of the final length of '
+           'its track (what a back end sees); '
            'Sampson distance of every consecutive pair of a track under the true relative '
            'pose; reprojection error of every observation of tracks >= 3 frames after DLT '
            'triangulation with the true poses (undistorted pixels). Time per frame: detection '
