@@ -6,7 +6,10 @@ callers wrap these arrays into their message classes. What the estimators read (
 ``feature_callback``): ``points[i]`` = (x, y, 1) undistorted normalised coordinates (they assert
 z == 1), and per point, as float32 channels:
 
-- VINS-Fusion: ``[feature id, camera id, u, v, velocity_x, velocity_y]``
+- VINS-Fusion: ``[feature id, camera id, u, v, velocity_x, velocity_y]``, then three zero
+  channels: its ``feature_callback`` (vins_estimator/src/rosNodeTest.cpp) reads channels 6-8 as a
+  simulation's ground-truth point whenever ``channels.size() > 5``, i.e. for any message with the
+  six documented channels, out of bounds unless they exist (undefined behaviour in C++).
 - VINS-Mono: ``[feature id * NUM_OF_CAM + camera id, u, v, velocity_x, velocity_y]``
   (the estimator decodes ``int(value + 0.5)`` with ``/`` and ``%`` by NUM_OF_CAM).
 
@@ -23,7 +26,8 @@ from elf_ros.core.tracking import TrackFrame
 
 LAYOUTS = ('fusion', 'mono')
 FUSION_CHANNELS = ('id_of_point', 'camera_id', 'u_of_point', 'v_of_point',
-                   'velocity_x_of_point', 'velocity_y_of_point')
+                   'velocity_x_of_point', 'velocity_y_of_point',
+                   'ground_truth_x', 'ground_truth_y', 'ground_truth_z')  # zeros, see above
 MONO_CHANNELS = ('id_of_point', 'u_of_point', 'v_of_point', 'velocity_x_of_point',
                  'velocity_y_of_point')
 FLOAT32_EXACT_IDS = 2 ** 24
@@ -52,7 +56,7 @@ def vins_columns(frame: TrackFrame, layout: str = 'fusion', camera_id: int = 0,
     uv_vel = [frame.pixels[:, 0], frame.pixels[:, 1], frame.velocities[:, 0],
               frame.velocities[:, 1]]
     if layout == 'fusion':
-        rows = [frame.ids, np.full(m, camera_id), *uv_vel]
+        rows = [frame.ids, np.full(m, camera_id), *uv_vel, *np.zeros((3, m))]
         names = FUSION_CHANNELS
     else:
         rows = [frame.ids * num_cameras + camera_id, *uv_vel]

@@ -226,6 +226,8 @@ def decode_like_vins_fusion(points, channels):
     for i in range(len(points)):
         feature_id, camera_id = int(channels[0][i]), int(channels[1][i])
         x, y, z = points[i]
+        if len(channels) > 5:          # as rosNodeTest.cpp: an IndexError here = UB in C++
+            assert (channels[6][i], channels[7][i], channels[8][i]) == (0, 0, 0)
         assert z == 1                                          # ROS_ASSERT(z == 1)
         out.setdefault(feature_id, []).append(
             (camera_id, [x, y, z, channels[2][i], channels[3][i], channels[4][i],
