@@ -6,7 +6,10 @@ a feature id appears, so detections must be linked into tracks. Each frame is ma
 previous one's living tracks (core matcher, mutual nearest neighbours on the track's latest
 descriptor), the matched positions are optionally refined with pyramidal LK from the track's
 last position (core/refine.py), and a fundamental-matrix RANSAC on undistorted pixels drops
-matches off the epipolar geometry (VINS's ``rejectWithF``, ``F_THRESHOLD`` pixels). Then, as
+matches off the epipolar geometry (VINS's ``rejectWithF``, ``F_THRESHOLD`` pixels). A track
+whose point was not matched (not re-detected, or its match rejected) may go on by pyramidal LK
+alone for up to ``bridge`` frames (VINS's own tracking step, with its forward-backward check),
+keeping its last descriptor, so one missed detection does not end it. Then, as
 VINS's ``setMask``: continuing tracks, longest first, keep their place unless a longer track lies
 within ``min_distance`` pixels; unmatched detections, strongest first, start new tracks where no
 kept point lies within ``min_distance``, until ``max_tracks`` (``MAX_CNT``) are alive. A track
@@ -44,6 +47,7 @@ class TrackerConfig:
     ratio: float = 1.0             # Lowe's ratio on top of mutual NN; 1 = off
     max_descriptor_distance: float = math.inf
     border: int = 1                # VINS inBorder: pixels kept clear of the image edge
+    bridge: int = 2                # frames a track may go on by LK without a matched detection
     tail: int = 10                 # past positions kept per track (for drawing)
     device: str = 'cpu'            # torch device of the matcher
 
@@ -57,6 +61,8 @@ class TrackerConfig:
             raise ValueError(f'f_confidence must be in (0, 1), got {self.f_confidence}')
         if not 0 < self.ratio <= 1:
             raise ValueError(f'ratio must be in (0, 1], got {self.ratio}')
+        if self.bridge < 0:
+            raise ValueError(f'bridge must be >= 0, got {self.bridge}')
         if self.tail < 1:
             raise ValueError(f'tail must be at least 1, got {self.tail}')
 
@@ -148,6 +154,7 @@ class TrackManager:
         self._normalised = np.zeros((0, 2), np.float64)
         self._descriptors: np.ndarray | None = None
         self._lengths = np.zeros(0, np.int64)
+        self._bridged = np.zeros(0, np.int64)      # consecutive frames without a detection
         self._tails = np.zeros((0, self.config.tail, 2), np.float32)
         self._image: np.ndarray | None = None
         self._stamp: float | None = None
@@ -211,12 +218,50 @@ class TrackManager:
             positions, keep = refined.points2, refined.keep
         keep &= _inside(positions, shape, cfg.border)
         rows, cols, positions = rows[keep], cols[keep], positions[keep]
+        if cfg.bridge > 0 and gray is not None and self._image is not None:
+            rows, cols, positions = self._bridge(rows, cols, positions, gray)
         if len(rows) >= MIN_F_POINTS and cfg.f_threshold > 0:
             inl = fundamental_inliers(self.camera.undistorted_pixels(self._pixels[rows]),
                                       self.camera.undistorted_pixels(positions),
                                       cfg.f_threshold, cfg.f_confidence)
             rows, cols, positions = rows[inl], cols[inl], positions[inl]
         return rows, cols, positions.astype(np.float32), len(m)
+
+    def _bridge(self, rows: np.ndarray, cols: np.ndarray, positions: np.ndarray,
+                gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """
+        Carry on unmatched tracks by pyramidal LK (VINS's 21x21 window, 3 levels).
+
+        Started from the last position moved by the matched tracks' median motion; kept when
+        the flow traced back lands within 0.5 px of the start (VINS's flow_back) and the track
+        has gone at most ``bridge`` frames without a detection. Bridged rows get col -1.
+        """
+        lost = np.ones(len(self._ids), bool)
+        lost[rows] = False
+        lost &= self._bridged < self.config.bridge
+        todo = np.nonzero(lost)[0]
+        if len(todo) == 0:
+            return rows, cols, positions
+        start = self._pixels[todo].reshape(-1, 1, 2)
+        shift = (np.median(positions - self._pixels[rows], axis=0) if len(rows)
+                 else np.zeros(2))
+        guess = (start + shift.astype(np.float32)).astype(np.float32)
+        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01)
+        moved, ok, _ = cv2.calcOpticalFlowPyrLK(self._image, gray, start, guess.copy(),
+                                                winSize=(21, 21), maxLevel=3,
+                                                criteria=criteria,
+                                                flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+        back, ok_back, _ = cv2.calcOpticalFlowPyrLK(gray, self._image, moved, start.copy(),
+                                                    winSize=(21, 21), maxLevel=1,
+                                                    criteria=criteria,
+                                                    flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+        moved = moved.reshape(-1, 2)
+        good = ((ok.reshape(-1) == 1) & (ok_back.reshape(-1) == 1)
+                & (np.linalg.norm((back - start).reshape(-1, 2), axis=1) <= 0.5)
+                & _inside(moved, gray.shape, self.config.border))
+        return (np.concatenate([rows, todo[good]]),
+                np.concatenate([cols, np.full(int(good.sum()), -1)]),
+                np.concatenate([positions, moved[good]]).astype(np.float32))
 
     def _commit(self, rows: np.ndarray, cols: np.ndarray, positions: np.ndarray,
                 started: np.ndarray, kp: np.ndarray, desc: np.ndarray, stamp: float,
@@ -238,7 +283,12 @@ class TrackManager:
         tails[:, -1] = pixels
         retired = len(self._ids) - len(rows)
         self._ids, self._pixels, self._normalised = ids, pixels, normalised
-        self._descriptors = np.concatenate([desc[cols], desc[started]])
+        # A bridged track (col -1) keeps its last descriptor.
+        old = self._descriptors[rows] if self._descriptors is not None else desc[cols]
+        self._descriptors = np.concatenate([np.where((cols >= 0)[:, None], desc[cols], old),
+                                            desc[started]])
+        self._bridged = np.concatenate([np.where(cols >= 0, 0, self._bridged[rows] + 1),
+                                        np.zeros(n_new, np.int64)])
         self._lengths, self._tails = lengths, tails
         self._image, self._stamp = gray, float(stamp)
         new = np.zeros(len(ids), bool)

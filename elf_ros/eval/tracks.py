@@ -3,8 +3,10 @@ Tracking benchmark: `python -m elf_ros.eval.tracks` (no ROS needed; `make tracks
 
 On sequences with ground-truth poses (KITTI, TUM or generic folders, elf_ros/eval/sequences.py)
 it runs, at the same budget of living tracks (MAX_CNT) and minimum spacing (MIN_DIST):
-- ``elf``: ELF detections through the core track manager (mutual NN, LK refinement, F-RANSAC);
-- ``elf-nolk``: the same without the LK refinement (what the refinement adds);
+- ``elf``: ELF detections through the core track manager with its defaults (mutual NN, LK
+  refinement, F-RANSAC, LK bridging of up to 2 frames without a matched detection);
+- ``elf-nobridge``: the same without bridging (every observation is a matched ELF detection);
+- ``elf-nolk``: descriptor matches only (no refinement, no bridging);
 - ``sift``: SIFT detections through the same track manager;
 - ``klt``: VINS's own front end rebuilt with OpenCV (elf_ros/eval/klt_tracker.py).
 Numbers per method: tracks per frame, median / 90th-percentile track length, share of tracks
@@ -32,7 +34,7 @@ from elf_ros.eval.methods import build_method, MethodUnavailableError, parse_elf
 from elf_ros.eval.sequences import load_sequence, Sequence, SequenceError
 from elf_ros.eval.track_metrics import summary
 
-METHODS = ('elf', 'elf-nolk', 'sift', 'klt')
+METHODS = ('elf', 'elf-nobridge', 'elf-nolk', 'sift', 'klt')
 NATIVE = {'input_width': 0, 'input_height': 0, 'input_long_side': 0}
 FRAME_DT = 0.1  # seconds between frames given to the trackers (only velocities use it)
 
@@ -106,7 +108,8 @@ def run_sequence(seq: Sequence, methods: list[str], args: argparse.Namespace,
                                       elf_overrides)
                 detectors[kind] = extract(method, images)
             feats, detect_ms = detectors[kind]
-            config = replace(base, refine=name != 'elf-nolk')
+            config = replace(base, refine=name != 'elf-nolk',
+                             bridge=base.bridge if name in ('elf', 'sift') else 0)
             frames, track_ms = track_detections(seq, feats, images, config)
             detections = float(np.mean([len(f) for f in feats]))
         numbers, raw = summary(frames, camera, poses)
@@ -176,7 +179,7 @@ def markdown(runs: list[Run], lines: list[str], command: str, args: argparse.Nam
             cells += [f'{r.detect_ms:.0f}', f'{r.track_ms:.1f}']
             out.append('| ' + ' | '.join(cells) + ' |')
         out.append('')
-    out += ['## Targets (ELF = `elf`, with LK refinement)', ''] + [f'- {v}' for v in lines]
+    out += ["## Targets (ELF = `elf`, the tracker's defaults)", ''] + [f'- {v}' for v in lines]
     return '\n'.join(out) + '\n'
 
 

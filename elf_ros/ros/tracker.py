@@ -52,6 +52,8 @@ PARAMETERS = {
     'f_threshold': (1.0, 'Fundamental-matrix RANSAC threshold, pixels (VINS F_threshold); '
                     '0 = off.'),
     'refine': (True, 'LK sub-pixel refinement of matched positions (subscribes to the image).'),
+    'bridge': (2, 'Frames a track may go on by LK without a matched detection (needs the '
+               'image); 0 = only matched detections.'),
     'ratio': (1.0, "Lowe's ratio test on top of mutual nearest neighbours, 1.0 = off."),
     'layout': ('fusion', 'PointCloud layout: fusion (VINS-Fusion) or mono (VINS-Mono).'),
     'camera_id': (0, 'Camera index written into the message (VINS: 0 = left).'),
@@ -128,6 +130,7 @@ class TrackerNode(Node):
         self._config = TrackerConfig(
             max_tracks=int(get('max_cnt')), min_distance=float(get('min_dist')),
             f_threshold=float(get('f_threshold')), refine=bool(get('refine')),
+            bridge=int(get('bridge')),
             ratio=float(get('ratio')), device=str(get('device')))
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self._cloud = self.create_publisher(PointCloud, 'feature_tracks', qos)
@@ -155,8 +158,9 @@ class TrackerNode(Node):
 
     # -- inputs ----------------------------------------------------------------------------
     def _follow_subscribers(self) -> None:
-        """Images are needed for the refinement, or while someone looks at `tracks`."""
-        wanted = self._config.refine or self._tracks.get_subscription_count() > 0
+        """Images are needed for refinement and bridging, or while someone looks at `tracks`."""
+        wanted = (self._config.refine or self._config.bridge > 0
+                  or self._tracks.get_subscription_count() > 0)
         if wanted and self._image_sub is None:
             self._image_sub = self.create_subscription(
                 Image, self._param('image_topic'), self._on_image,

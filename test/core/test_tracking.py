@@ -267,3 +267,32 @@ def test_pointcloud_columns_decode_as_the_vins_estimators_read_them():
     assert all(obs[0][0] == 1 for obs in got.values())
     with pytest.raises(ValueError, match='layout'):
         vins_columns(frame, 'orb')
+
+
+def test_bridging_carries_a_missed_detection_by_lk_for_at_most_bridge_frames():
+    rng = np.random.default_rng(5)
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (H, W)).astype(np.float32), (0, 0), 2.0)
+    base = np.clip(texture, 0, 255).astype(np.uint8)
+
+    def shifted(k: int) -> np.ndarray:
+        return cv2.warpAffine(base, np.float32([[1, 0, 2.0 * k], [0, 1, 1.0 * k]]), (W, H),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    pts = rng.uniform(80, [W - 80, H - 80], (60, 2)).astype(np.float32)
+    desc = rng.standard_normal((60, 16)).astype(np.float32)
+    missing = np.arange(10)                       # never re-detected after frame 0
+    for bridge in (0, 2):
+        manager = TrackManager(CAMERA, TrackerConfig(min_distance=0, bridge=bridge))
+        first = manager.step(pts, desc, 0.0, shifted(0))
+        lost_ids = set(first.ids[missing].tolist())
+        alive = []
+        for k in (1, 2, 3):
+            seen = np.setdiff1d(np.arange(60), missing)
+            frame = manager.step(pts[seen] + [2.0 * k, 1.0 * k], desc[seen], 0.1 * k,
+                                 shifted(k))
+            carried = np.isin(frame.ids, list(lost_ids))
+            alive.append(int(carried.sum()))
+            # Bridged positions follow the true motion (LK on the image).
+            truth = pts[frame.ids[carried]] + [2.0 * k, 1.0 * k]
+            assert np.abs(frame.pixels[carried] - truth).max(initial=0) < 0.2
+        assert alive == ([0, 0, 0] if bridge == 0 else [10, 10, 0])
