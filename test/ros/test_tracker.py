@@ -101,13 +101,14 @@ def test_elf_node_and_tracker_give_vins_tracks_per_frame_with_the_source_header(
 
 
 class TrackerOnly:
-    """An elf_tracker (no refinement: no images needed) and a probe in a private context."""
+    """An elf_tracker (no refinement or bridging: no images needed) and a probe."""
 
     def __init__(self, namespace: str) -> None:
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = TrackerNode(context=self.context, namespace=namespace,
                                 parameter_overrides=[Parameter('refine', value=False),
+                                                     Parameter('bridge', value=0),
                                                      Parameter('diagnostics_period', value=0.2)])
         self.probe = Probe(self.context, namespace)
         self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
