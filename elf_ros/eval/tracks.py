@@ -151,6 +151,14 @@ def verdicts(runs: list[Run]) -> list[str]:
             f"{'MET' if sampson_ok else 'NOT MET'}: {seq}: share of tracked correspondences "
             f"above 1 px Sampson ELF {e['sampson_share_gt1']:.3f} vs KLT "
             f"{k['sampson_share_gt1']:.3f} ({e['pairs']} vs {k['pairs']} pairs)")
+        # The median over tracks is dominated by one-frame tracks; say what a back end sees.
+        lines.append(
+            f"context (not a target): {seq}: track length per published point, median ELF "
+            f"{e['median_length_per_obs']:.1f} vs KLT {k['median_length_per_obs']:.1f}; p90 "
+            f"over tracks ELF {e['p90_length']:.1f} vs KLT {k['p90_length']:.1f}; share of "
+            f"tracks >= 5 frames ELF {e['share_ge5']:.2f} vs KLT {k['share_ge5']:.2f}; "
+            f"reprojection median ELF {e['reproj_median_px']:.2f} vs KLT "
+            f"{k['reproj_median_px']:.2f} px")
     return lines
 
 
