@@ -14,10 +14,15 @@ import numpy as np
 from elf_ros.bag.naming import image_base
 from elf_ros.bag.reader import BagError, ImageTopic
 from elf_ros.bag.typestore import elf_typestore
-from elf_ros.core.camera_model import CameraModel, CameraModelError
-from elf_ros.core.tracking import TrackerConfig, TrackFrame, TrackManager
-from elf_ros.core.vins_format import vins_columns
-from elf_ros.ros.topics import sibling
+from elf_ros.core import (
+    CameraModel,
+    CameraModelError,
+    TrackerConfig,
+    TrackFrame,
+    TrackManager,
+    vins_columns,
+)
+from elf_ros.formats.topics import sibling
 
 CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 POINT_CLOUD = 'sensor_msgs/msg/PointCloud'

@@ -24,7 +24,7 @@ import numpy as np
 
 from elf_ros.core.tracking import TrackFrame
 
-LAYOUTS = ('fusion', 'mono')
+VINS_LAYOUTS = ('fusion', 'mono')
 FUSION_CHANNELS = ('id_of_point', 'camera_id', 'u_of_point', 'v_of_point',
                    'velocity_x_of_point', 'velocity_y_of_point',
                    'ground_truth_x', 'ground_truth_y', 'ground_truth_z')  # zeros, see above
@@ -45,8 +45,8 @@ class VinsColumns:
 def vins_columns(frame: TrackFrame, layout: str = 'fusion', camera_id: int = 0,
                  num_cameras: int = 1) -> VinsColumns:
     """Return the PointCloud content of one tracked frame in the chosen estimator's layout."""
-    if layout not in LAYOUTS:
-        raise ValueError(f'layout must be one of {", ".join(LAYOUTS)}, got {layout!r}')
+    if layout not in VINS_LAYOUTS:
+        raise ValueError(f'layout must be one of {", ".join(VINS_LAYOUTS)}, got {layout!r}')
     if num_cameras < 1 or not 0 <= camera_id < num_cameras:
         raise ValueError(f'camera_id must be in [0, num_cameras), got {camera_id} of '
                          f'{num_cameras}')

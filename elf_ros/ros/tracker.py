@@ -32,12 +32,19 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, ChannelFloat32, Image, PointCloud
 
-from elf_ros.core.camera_model import CameraModel, CameraModelError
-from elf_ros.core.tracking import TrackerConfig, TrackFrame, TrackManager
-from elf_ros.core.vins_format import ids_exact, LAYOUTS, vins_columns
+from elf_ros.core import (
+    CameraModel,
+    CameraModelError,
+    ids_exact,
+    TrackerConfig,
+    TrackFrame,
+    TrackManager,
+    vins_columns,
+    VINS_LAYOUTS,
+)
+from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
-from elf_ros.ros.image_conversion import ImageConversionError, to_detector_image
 from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stats import RateMeter
 
@@ -115,8 +122,8 @@ class TrackerNode(Node):
             self.declare_parameter(name, default, ParameterDescriptor(description=text,
                                                                       read_only=True))
         get = self._param
-        if get('layout') not in LAYOUTS:
-            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got "
+        if get('layout') not in VINS_LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(VINS_LAYOUTS)}, got "
                              f"{get('layout')!r}")
         if get('num_cameras') < 1 or not 0 <= get('camera_id') < get('num_cameras'):
             raise ValueError('camera_id must be in [0, num_cameras), got '

@@ -12,7 +12,7 @@ from rosbags.rosbag2 import Reader
 from elf_ros.bag.cli import main
 from elf_ros.bag.pack import image_message, write_bag
 from elf_ros.bag.typestore import elf_typestore
-from elf_ros.core.vins_format import FUSION_CHANNELS
+from elf_ros.core import FUSION_CHANNELS
 
 from .bagdata import FAST, rgb, T0
 

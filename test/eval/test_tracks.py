@@ -4,10 +4,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from elf_ros.core.camera_model import CameraModel
-from elf_ros.eval.klt_tracker import KltConfig, KltTracker
-from elf_ros.eval.track_metrics import summary
-from elf_ros.eval.tracks import main
+from elf_ros.core import CameraModel
+from elf_ros.eval.tracks import KltConfig, KltTracker, summary
+from elf_ros.eval.tracks.cli import main
 
 K = np.array([[400.0, 0, 320], [0, 400.0, 240], [0, 0, 1]])
 CAMERA = CameraModel(K, np.zeros(5))

@@ -16,7 +16,7 @@ from ros_harness import frame, InProcessNode, Probe  # noqa: E402
 from sensor_msgs.msg import CameraInfo, PointCloud  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from elf_ros.core.vins_format import FUSION_CHANNELS  # noqa: E402
+from elf_ros.core import FUSION_CHANNELS  # noqa: E402
 from elf_ros.msg import Features  # noqa: E402
 from elf_ros.ros import messages  # noqa: E402
 from elf_ros.ros.tracker import TrackerNode  # noqa: E402
@@ -202,8 +202,7 @@ def test_bad_parameters_are_refused_with_the_reason(name, value, reason):
 
 
 def test_tracks_image_marks_every_track():
-    from elf_ros.core.camera_model import CameraModel
-    from elf_ros.core.tracking import TrackManager
+    from elf_ros.core import CameraModel, TrackManager
     from elf_ros.ros.tracker import draw_tracks
 
     manager = TrackManager(CameraModel.pinhole(FX, FY, CX, CY))

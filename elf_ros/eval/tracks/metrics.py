@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elf_ros.core.camera_model import CameraModel
+from elf_ros.core import CameraModel
 
 
 @dataclass

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from elf_ros.core.camera_model import CameraModel
-from elf_ros.core.refine import as_gray_u8
-from elf_ros.core.tracking import fundamental_inliers, spread_select
+from elf_ros.core import CameraModel, fundamental_inliers, spread_select
+from elf_ros.eval.methods import to_gray
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class KltTracker:
 
     def step(self, image: np.ndarray) -> KltFrame:
         cfg = self.config
-        gray = as_gray_u8(image)
+        gray = to_gray(image)
         if self._image is not None and len(self._pixels):
             rows = self._flow(gray)
             self._ids, self._counts = self._ids[rows], self._counts[rows] + 1
