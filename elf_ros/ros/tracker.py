@@ -48,20 +48,23 @@ from elf_ros.ros import messages
 from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stats import RateMeter
 
+_DEFAULTS = TrackerConfig()  # the tracker's settings are defined once, in the core
 PARAMETERS = {
     'features_topic': ('features', 'Features of one camera (elf_node output).'),
     'image_topic': ('image', 'Its image topic: for the LK refinement (refine: true) and the '
                     '`tracks` image; paired with the features by header stamp.'),
     'camera_info_topic': ('camera_info', 'Its sensor_msgs/CameraInfo (plumb_bob, '
                           'rational_polynomial or equidistant). Required: no output without.'),
-    'max_cnt': (150, 'Living tracks per frame (VINS max_cnt).'),
-    'min_dist': (30.0, 'Pixels between two tracked points (VINS min_dist).'),
-    'f_threshold': (1.0, 'Fundamental-matrix RANSAC threshold, pixels (VINS F_threshold); '
-                    '0 = off.'),
-    'refine': (True, 'LK sub-pixel refinement of matched positions (subscribes to the image).'),
-    'bridge': (2, 'Frames a track may go on by LK without a matched detection (needs the '
-               'image); 0 = only matched detections.'),
-    'ratio': (1.0, "Lowe's ratio test on top of mutual nearest neighbours, 1.0 = off."),
+    'max_cnt': (_DEFAULTS.max_tracks, 'Living tracks per frame (VINS max_cnt).'),
+    'min_dist': (_DEFAULTS.min_distance, 'Pixels between two tracked points (VINS min_dist).'),
+    'f_threshold': (_DEFAULTS.f_threshold, 'Fundamental-matrix RANSAC threshold, pixels '
+                    '(VINS F_threshold); 0 = off.'),
+    'refine': (_DEFAULTS.refine, 'LK sub-pixel refinement of matched positions (subscribes '
+               'to the image).'),
+    'bridge': (_DEFAULTS.bridge, 'Frames a track may go on by LK without a matched detection '
+               '(needs the image); 0 = only matched detections.'),
+    'ratio': (_DEFAULTS.ratio, "Lowe's ratio test on top of mutual nearest neighbours, "
+              '1.0 = off.'),
     'layout': ('fusion', 'PointCloud layout: fusion (VINS-Fusion) or mono (VINS-Mono).'),
     'camera_id': (0, 'Camera index written into the message (VINS: 0 = left).'),
     'num_cameras': (1, 'VINS NUM_OF_CAM, for the mono layout id encoding.'),

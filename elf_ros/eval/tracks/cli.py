@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 import sys
 
-from elf_ros.core import ConfigError, parse_assignments
+from elf_ros.core import ConfigError, parse_assignments, TrackerConfig
 from elf_ros.eval.methods import MethodUnavailableError
 from elf_ros.eval.sequences import load_sequence, SequenceError
 from elf_ros.eval.tracks.klt import KltConfig
@@ -25,9 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--preset', default='efficientnet_lite1', help='ELF preset')
     parser.add_argument('--max-keypoints', type=int, default=1000,
                         help='detections per frame for ELF and SIFT (default %(default)s)')
-    parser.add_argument('--max-cnt', type=int, default=150,
+    parser.add_argument('--max-cnt', type=int, default=TrackerConfig().max_tracks,
                         help='living tracks per frame, every method (VINS max_cnt)')
-    parser.add_argument('--min-dist', type=float, default=30.0,
+    parser.add_argument('--min-dist', type=float, default=TrackerConfig().min_distance,
                         help='pixels between tracked points, every method (VINS min_dist)')
     parser.add_argument('--limit', type=int, default=0, help='use only the first N frames')
     parser.add_argument('--device', default='cpu', help='ELF and matcher device')

@@ -27,8 +27,8 @@ FRAME_DT = 0.1  # seconds between frames given to the trackers (only velocities 
 class Settings:
     """What every method shares: the track budget and spacing, the detectors' settings."""
 
-    max_cnt: int = 150
-    min_dist: float = 30.0
+    max_cnt: int = TrackerConfig().max_tracks
+    min_dist: float = TrackerConfig().min_distance
     max_keypoints: int = 1000
     preset: str = 'efficientnet_lite1'
     device: str = 'cpu'
