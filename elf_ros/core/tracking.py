@@ -170,8 +170,8 @@ class TrackManager:
 
         (N, 2) keypoints in pixels, strongest first; (N, D) descriptors; its stamp in
         seconds; optionally its image (any size/format as_gray_u8 reads) for the LK
-        refinement and the border test. A frame of another size than the last restarts the
-        tracks (new ids).
+        refinement and the border test. A frame of another size than the last, or
+        descriptors of another length or type, restart the tracks (new ids).
         """
         cfg = self.config
         kp = np.asarray(keypoints, np.float32).reshape(-1, 2)
@@ -183,6 +183,9 @@ class TrackManager:
         shape = gray.shape if gray is not None else None
         if shape is not None and self._image is not None and self._image.shape != shape:
             self.reset()                  # a new resolution: old positions mean nothing here
+        old = self._descriptors
+        if old is not None and (old.shape[1] != desc.shape[1] or old.dtype != desc.dtype):
+            self.reset()                  # another descriptor: nothing to match against
         track_rows, det_rows, positions, matched = self._continue(kp, desc, gray, shape)
         # setMask: continuing tracks (longest first) then detections (strongest first).
         order = np.argsort(-self._lengths[track_rows], kind='stable')
@@ -202,12 +205,10 @@ class TrackManager:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Match living tracks to detections; (track rows, detection rows, positions, matches)."""
         cfg = self.config
-        none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2), np.float32), 0)
-        prev_desc = self._descriptors
-        if (len(self._ids) == 0 or len(kp) == 0 or prev_desc is None
-                or prev_desc.shape[1] != desc.shape[1] or prev_desc.dtype != desc.dtype):
-            return none
-        m = match_descriptors(prev_desc, desc, ratio=cfg.ratio,
+        if len(self._ids) == 0 or self._descriptors is None:
+            return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2), np.float32),
+                    0)
+        m = match_descriptors(self._descriptors, desc, ratio=cfg.ratio,
                               max_distance=cfg.max_descriptor_distance, device=cfg.device)
         rows, cols = m.pairs[:, 0], m.pairs[:, 1]
         positions = kp[cols]
@@ -284,9 +285,10 @@ class TrackManager:
         retired = len(self._ids) - len(rows)
         self._ids, self._pixels, self._normalised = ids, pixels, normalised
         # A bridged track (col -1) keeps its last descriptor.
-        old = self._descriptors[rows] if self._descriptors is not None else desc[cols]
-        self._descriptors = np.concatenate([np.where((cols >= 0)[:, None], desc[cols], old),
-                                            desc[started]])
+        kept = (self._descriptors[rows] if self._descriptors is not None
+                else np.zeros((0, desc.shape[1]), desc.dtype)).copy()
+        kept[cols >= 0] = desc[cols[cols >= 0]]
+        self._descriptors = np.concatenate([kept, desc[started]])
         self._bridged = np.concatenate([np.where(cols >= 0, 0, self._bridged[rows] + 1),
                                         np.zeros(n_new, np.int64)])
         self._lengths, self._tails = lengths, tails

@@ -218,6 +218,14 @@ def test_bad_input_is_refused():
         TrackerConfig(max_tracks=0)
     empty = manager.step(np.zeros((0, 2)), np.zeros((0, 8)), 0.0)
     assert len(empty) == 0
+    # Tracks alive, then a frame without detections or with another descriptor length.
+    pts = np.random.default_rng(0).uniform(50, 400, (20, 2))
+    desc = np.random.default_rng(1).standard_normal((20, 8)).astype(np.float32)
+    assert len(manager.step(pts, desc, 1.0)) > 10
+    assert len(manager.step(np.zeros((0, 2)), np.zeros((0, 8), np.float32), 2.0)) == 0
+    issued = manager.step(pts, desc, 3.0).ids.max()
+    other = manager.step(pts, np.ones((20, 16), np.float32), 4.0)
+    assert other.new.all() and other.ids.min() > issued   # restarted, ids never reused
 
 
 def decode_like_vins_fusion(points, channels):
