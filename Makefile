@@ -1,5 +1,5 @@
 # Entry points; each one sets up what it needs first (scripts/setup_env.sh is idempotent).
-.PHONY: setup test demo lint bench eval scoreboard bag bag-bench motion clean
+.PHONY: setup test demo lint bench eval scoreboard bag bag-bench motion tracks clean
 RUN = bash -c 'source scripts/ros_env.sh && "$$@"' _
 
 setup:
@@ -45,6 +45,12 @@ MOTION_ARGS ?= --sequence ../shared/data/kitti_seq1 --sequence ../shared/data/ki
 	--refine none,lk --threads 1 --out docs/results/motion
 motion: setup
 	$(RUN) python -m elf_ros.eval.motion $(if $(ARGS),$(ARGS),$(MOTION_ARGS))
+
+# Feature tracks vs VINS's KLT front end and SIFT (docs/tracking.md); ARGS replaces these options.
+TRACKS_ARGS ?= --sequence ../shared/data/kitti_seq1 --sequence ../shared/data/kitti00_turn \
+	--sequence ../shared/data/tum_fr2_desk_seq --threads 1 --out docs/results/tracks
+tracks: setup
+	$(RUN) nice -n 5 python -m elf_ros.eval.tracks $(if $(ARGS),$(ARGS),$(TRACKS_ARGS))
 
 lint: setup
 	$(RUN) ruff check .

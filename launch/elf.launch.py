@@ -9,6 +9,7 @@ Start elf_node (and optionally rviz2) with a params file.
   ros2 launch elf_ros elf.launch.py matcher:=true camera_info_topic:=camera_info rviz:=true
   ros2 launch elf_ros elf.launch.py image_topics:=/camera/image_raw   # outputs: /camera/keypoints
   ros2 launch elf_ros elf.launch.py lifecycle:=true  # then: ros2 lifecycle set /elf_node configure
+  ros2 launch elf_ros elf.launch.py image_topics:=/cam0/image_raw tracker:=true  # VINS tracks
 
 Launch arguments given here override the params file; empty ones leave it alone. `log_level`
 applies to elf_node's own logger only (rcl's stays at info). Inputs: give the camera topic as
@@ -108,6 +109,32 @@ def _matcher(context, *args, **kwargs):
     )]
 
 
+def _tracker(context, *args, **kwargs):
+    """elf_tracker on the first camera: VINS feature tracks beside its features."""
+    def arg(name):
+        return _launch_arg(context, name)
+
+    if arg('tracker').lower() not in ('true', '1', 'yes'):
+        return []
+    topics = yaml.safe_load(arg('image_topics')) if arg('image_topics') else 'image'
+    image = topics if isinstance(topics, str) else list(topics)[0]
+    features = camera_topics([image])[0].features
+    prefix = features[:-len('features')]
+    namespace = arg('namespace').strip('/')
+    return [Node(
+        package='elf_ros', executable='elf_tracker', name='elf_tracker',
+        namespace=namespace,
+        parameters=[{'features_topic': features, 'image_topic': image,
+                     'camera_info_topic': arg('camera_info_topic') or prefix + 'camera_info',
+                     'use_sim_time': arg('use_sim_time').lower() == 'true'}],
+        remappings=[('feature_tracks', prefix + 'feature_tracks'), ('tracks', prefix + 'tracks')],
+        arguments=_log_level_args(namespace, 'elf_tracker', arg('log_level')),
+        respawn=arg('respawn').lower() == 'true',
+        respawn_delay=float(arg('respawn_delay')),
+        output='screen', emulate_tty=True,
+    )]
+
+
 def _camera_namespace(overrides):
     """Namespace of the first camera given on the command line ('' for the default `image`)."""
     topics = overrides.get('image_topics') or ['image']
@@ -156,7 +183,11 @@ def generate_launch_description():
                                           'lk, or none with input_transport:=compressed'),
         DeclareLaunchArgument('camera_info_topic', default_value='',
                               description="elf_matcher's CameraInfo topic for the motion "
-                                          "estimate; empty: no motion"),
+                                          "estimate; empty: no motion (elf_tracker: empty = "
+                                          "the camera's camera_info)"),
+        DeclareLaunchArgument('tracker', default_value='false',
+                              description='Also start elf_tracker on the first camera (VINS '
+                                          'feature tracks, docs/integrations.md)'),
         DeclareLaunchArgument(
             'fastdds_profile',
             default_value=EnvironmentVariable(
@@ -169,4 +200,5 @@ def generate_launch_description():
                                LaunchConfiguration('fastdds_profile')),
         OpaqueFunction(function=_node),
         OpaqueFunction(function=_matcher),
+        OpaqueFunction(function=_tracker),
     ])

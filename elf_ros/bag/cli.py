@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--threads', type=int, default=0, help='torch/OpenCV CPU threads (0 = keep)')
     p.add_argument('--outputs', nargs='+', choices=OUTPUT_KINDS, default=['features'],
                    help='messages per frame: features (elf_ros/Features), keypoints '
-                   '(KeypointArray), descriptors (DescriptorArray); default features')
+                   '(KeypointArray), descriptors (DescriptorArray), tracks (VINS feature '
+                   'tracks, sensor_msgs/PointCloud; needs the camera_info topic in the bag); '
+                   'default features')
     p.add_argument('--descriptor-format', choices=DESCRIPTOR_FORMATS, default='float32',
                    help='descriptor payload of Features messages (default float32)')
     p.add_argument('--copy-inputs', action='store_true',

@@ -2,15 +2,16 @@
 Output topic names for recorded image topics: the node's naming rule (elf_ros/formats/topics.py).
 
 Outputs are siblings of the image topic: `/cam/image_raw` -> `/cam/features`, `/cam/keypoints`,
-`/cam/descriptors`. A CompressedImage topic `<base>/compressed` counts as `<base>` (what the
-node would subscribe to through image_transport), so `/cam/image_raw/compressed` -> `/cam/...`.
+`/cam/descriptors`, `/cam/feature_tracks`. A CompressedImage topic `<base>/compressed` counts as
+`<base>` (what the node would subscribe to through image_transport), so
+`/cam/image_raw/compressed` -> `/cam/...`.
 """
 from __future__ import annotations
 
 from elf_ros.bag.typestore import COMPRESSED_IMAGE
 from elf_ros.formats.topics import camera_topics
 
-OUTPUT_KINDS = ('features', 'keypoints', 'descriptors')
+OUTPUT_KINDS = ('features', 'keypoints', 'descriptors', 'tracks')
 TRANSPORT_SUFFIX = '/compressed'
 
 
@@ -33,5 +34,6 @@ def output_topics(inputs: dict[str, str]) -> dict[str, dict[str, str]]:
     for topic, cam in zip(inputs, cameras, strict=True):
         prefix = cam.keypoints[:-len('keypoints')]
         out[topic] = {'features': getattr(cam, 'features', prefix + 'features'),
-                      'keypoints': cam.keypoints, 'descriptors': cam.descriptors}
+                      'keypoints': cam.keypoints, 'descriptors': cam.descriptors,
+                      'tracks': prefix + 'feature_tracks'}
     return out

@@ -29,13 +29,14 @@ from elf_ros.bag.images import ImageConversionError, to_detector_input
 from elf_ros.bag.messages import descriptor_array_msg, features_msg, keypoint_array_msg
 from elf_ros.bag.naming import OUTPUT_KINDS, output_topics
 from elf_ros.bag.reader import BagError, ImageTopic, iter_messages, open_bag, select_topics
+from elf_ros.bag.tracks import camera_models, POINT_CLOUD, pointcloud_msg, stamp_seconds, trackers
 from elf_ros.bag.typestore import DESCRIPTOR_ARRAY, elf_typestore, FEATURES, KEYPOINT_ARRAY
 from elf_ros.core import detect_each, ElfDetector
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 BAG_VERSION = 8  # readable by Jazzy and Kilted; carries type hashes and custom_data
 OUTPUT_TYPES = {'features': FEATURES, 'keypoints': KEYPOINT_ARRAY,
-                'descriptors': DESCRIPTOR_ARRAY}
+                'descriptors': DESCRIPTOR_ARRAY, 'tracks': POINT_CLOUD}
 
 
 @dataclass
@@ -195,8 +196,9 @@ class _OutputBag:
     """The bag being written: connections per input topic and output kind."""
 
     def __init__(self, writer: Writer, topics: dict[str, ImageTopic], options: ProcessOptions,
-                 config_json: str, source: Path) -> None:
+                 config_json: str, source: Path, cameras: dict | None = None) -> None:
         store = elf_typestore()
+        self.trackers = trackers(cameras or {})
         self.writer, self.store = writer, store
         names = output_topics({t.name: t.msgtype for t in topics.values()})
         self.outputs = {}
@@ -234,7 +236,10 @@ class _OutputBag:
                                              layer, fmt),
             'keypoints': lambda: keypoint_array_msg(self.store, msg.header, w, h, result),
             'descriptors': lambda: descriptor_array_msg(self.store, msg.header, result,
-                                                        backbone, layer)}
+                                                        backbone, layer),
+            'tracks': lambda: pointcloud_msg(self.store, msg.header, self.trackers[
+                frame.connection.topic].step(result.keypoints, result.descriptors,
+                                             stamp_seconds(msg.header), frame.image))}
         for kind, conn in self.outputs[frame.connection.topic].items():
             data = self.store.serialize_cdr(build[kind](), OUTPUT_TYPES[kind])
             self.writer.write(conn, frame.timestamp, data)
@@ -278,7 +283,9 @@ def preflight(src: Path, out: Path, options: ProcessOptions) -> None:
     _check_options(options)
     check_output(Path(src), Path(out), options.overwrite)
     with open_bag(Path(src)) as reader:
-        _choose_topics(reader, options)
+        topics = _choose_topics(reader, options)
+        if 'tracks' in options.outputs:
+            camera_models(reader, topics)
 
 
 def process_bag(src: Path, out: Path, detector: ElfDetector, options: ProcessOptions
@@ -293,6 +300,7 @@ def process_bag(src: Path, out: Path, detector: ElfDetector, options: ProcessOpt
     config_json = json.dumps(detector.config.to_dict(), sort_keys=True)
     with open_bag(src) as reader:
         topics = _choose_topics(reader, options)
+        cameras = camera_models(reader, topics) if 'tracks' in options.outputs else {}
         staging = out.parent / f'.{out.name}.partial-{os.getpid()}'
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
@@ -300,7 +308,7 @@ def process_bag(src: Path, out: Path, detector: ElfDetector, options: ProcessOpt
                         storage_plugin=STORAGES[options.storage])
         try:
             writer.open()
-            bag = _OutputBag(writer, topics, options, config_json, src)
+            bag = _OutputBag(writer, topics, options, config_json, src, cameras)
             summary = _run(reader, topics, detector, bag, options, summary, (backbone, layer))
             writer.close()
             _publish(staging / out.name, out, options.overwrite)

@@ -13,6 +13,7 @@ os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
 
 # ruff: noqa: E402 - the imports below must follow the environment default above
 from elf_ros.core import benchmark, descriptor_codec, runtime_compare
+from elf_ros.core.camera_model import CameraModel, CameraModelError
 from elf_ros.core.config import (
     ConfigError,
     DetectorConfig,
@@ -57,6 +58,21 @@ from elf_ros.core.refine import (
 from elf_ros.core.runtime import RuntimeUnavailableError
 from elf_ros.core.stages import profile_stages, StageClock
 from elf_ros.core.timing import call_times, median_ms
+from elf_ros.core.tracking import (
+    fundamental_inliers,
+    spread_select,
+    TrackerConfig,
+    TrackFrame,
+    TrackManager,
+)
+from elf_ros.core.vins_format import (
+    FUSION_CHANNELS,
+    ids_exact,
+    MONO_CHANNELS,
+    vins_columns,
+    VINS_LAYOUTS,
+    VinsColumns,
+)
 from elf_ros.core.weights import WeightsError
 
 __all__ = [
@@ -75,6 +91,10 @@ __all__ = [
     # geometry
     'MIN_POINTS', 'RelativePose', 'direction_error_deg', 'estimate_relative_pose',
     'rotation_error_deg',
+    # tracks (VO/SLAM front end)
+    'CameraModel', 'CameraModelError', 'FUSION_CHANNELS', 'MONO_CHANNELS', 'TrackFrame',
+    'TrackManager', 'TrackerConfig', 'VINS_LAYOUTS', 'VinsColumns', 'fundamental_inliers',
+    'ids_exact', 'spread_select', 'vins_columns',
     # benchmarks (the detector benchmark's measurements; its command line is elf_ros.bench)
     'benchmark', 'call_times', 'median_ms', 'profile_stages', 'runtime_compare', 'StageClock',
     # match refinement
