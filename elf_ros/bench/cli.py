@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog='elf-bench', description='ms per frame of ELF presets, the bare network part, '
         'and OpenCV SIFT/ORB in one run.')
     p.add_argument('--presets', nargs='+',
-                   default=['vgg19', 'efficientnet_lite1', 'efficientnet_lite0'],
+                   default=[DEFAULT_PRESET, 'efficientnet_lite0', 'vgg19'],
                    choices=sorted(PRESETS))
     p.add_argument('--weights', nargs='*', default=[], metavar='NAME=PATH',
                    help='local weights file for a preset or backbone when its published '
