@@ -194,6 +194,11 @@ def required(node: Node, name: str, respawn: bool) -> list:
     return [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=on_exit))]
 
 
+# Our nodes end with this process even when `ros2 launch` is stopped by SIGTERM, which leaves
+# launched processes running (elf_ros.ros.parent_watch).
+FOLLOW_LAUNCH = {'ELF_ROS_PARENT_PID': str(os.getpid())}
+
+
 def elf_node(args: LaunchArgs) -> list:
     lifecycle = args.flags['lifecycle']
     return required(Node(
@@ -205,6 +210,7 @@ def elf_node(args: LaunchArgs) -> list:
         arguments=log_level_args(args.namespace, 'elf_node', args.log_level),
         respawn=args.flags['respawn'],
         respawn_delay=args.respawn_delay,
+        additional_env=FOLLOW_LAUNCH,
         output='screen',
         emulate_tty=True,
     ), 'elf_node', args.flags['respawn'])
@@ -225,6 +231,7 @@ def matcher(args: LaunchArgs) -> list:
         arguments=log_level_args(args.namespace, 'elf_matcher', args.log_level),
         respawn=args.flags['respawn'],
         respawn_delay=args.respawn_delay,
+        additional_env=FOLLOW_LAUNCH,
         output='screen', emulate_tty=True,
     ), 'elf_matcher', args.flags['respawn'])
 
