@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 import sys
 
-from elf_ros.core import benchmark, PRESETS
+from elf_ros.core import benchmark, DEFAULT_PRESET, PRESETS
 
 SHARED = Path(__file__).resolve().parents[2].parent / 'shared'
 DEFAULT_PHOTO = SHARED / 'data/oxford_graf/img1.png'
