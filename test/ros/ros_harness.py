@@ -179,7 +179,8 @@ class InProcessNode:
         self.namespace = f'/t{os.getpid()}_{InProcessNode._count}'
         self.context = Context()
         rclpy.init(context=self.context)
-        overrides = [Parameter(k, value=v) for k, v in {**TEST_PRESET, **FAST, **parameters}.items()]
+        values = {**TEST_PRESET, **FAST, **parameters}
+        overrides = [Parameter(k, value=v) for k, v in values.items()]
         self.node = node_class(context=self.context, namespace=self.namespace,
                                parameter_overrides=overrides, cli_args=cli_args)
         self.probe = Probe(self.context, self.namespace)
