@@ -1,7 +1,11 @@
 # shellcheck shell=bash
 # Source this file to use the project's venv as a ROS 2 underlay, with DDS kept on this machine.
-# Works from any directory; honours ELF_ROS_VENV. Safe to source twice.
+# Works from any directory; honours ELF_ROS_VENV and ELF_ROS_DISTRO (kilted | jazzy). Safe to
+# source twice.
 _elf_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/distro.sh
+source "$_elf_root/scripts/distro.sh" || return 1 2>/dev/null || exit 1
+export ROS_DISTRO="$ELF_ROS_DISTRO"
 _elf_venv="$("$_elf_root/scripts/venv_path.sh")"
 if [ ! -x "$_elf_venv/bin/python" ]; then
   echo "elf_ros: no venv at $_elf_venv; run scripts/setup_env.sh first" >&2
@@ -21,14 +25,15 @@ export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # Never send discovery traffic to the network; a private domain unless the caller chose one.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ % 90) + 10 ))}"
-if [ -z "${ELF_ROS_SKIP_INSTALL_OVERLAY:-}" ] && [ -f "$_elf_root/install/setup.bash" ]; then
+if [ -z "${ELF_ROS_SKIP_INSTALL_OVERLAY:-}" ] && [ -f "$_elf_root/install$_elf_ws_suffix/setup.bash" ]; then
   # colcon's scripts read unset variables: relax `set -u` of a calling script while sourcing.
   case $- in *u*) _elf_nounset=1; set +u ;; *) _elf_nounset= ;; esac
   # shellcheck disable=SC1091
-  source "$_elf_root/install/setup.bash"
+  source "$_elf_root/install$_elf_ws_suffix/setup.bash"
   [ -n "$_elf_nounset" ] && set -u
   unset _elf_nounset
 fi
 # Source checkout first, so edits are used without a rebuild; elf_ros.msg comes from install/.
 case ":${PYTHONPATH:-}:" in *":$_elf_root:"*) ;; *) export PYTHONPATH="$_elf_root${PYTHONPATH:+:$PYTHONPATH}" ;; esac
-unset _elf_root _elf_venv _elf_libs
+unset _elf_root _elf_venv _elf_libs _elf_ws_suffix
+unset -f elf_venv_distro

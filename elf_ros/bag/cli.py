@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from elf_ros.bag.messages import DESCRIPTOR_FORMATS
     from elf_ros.bag.naming import OUTPUT_KINDS
     from elf_ros.bag.process import STORAGES
-    from elf_ros.core import PRESETS
+    from elf_ros.core import DEFAULT_PRESET, PRESETS
 
     parser = argparse.ArgumentParser(prog='elf-bag', description=__doc__.strip().splitlines()[0])
     sub = parser.add_subparsers(dest='command', required=True)
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='image topics to process (default: every Image/CompressedImage topic)')
     cfg = p.add_mutually_exclusive_group()
     cfg.add_argument('--preset', choices=list(PRESETS),
-                     help="detector preset (default: the node's, vgg16)")
+                     help=f"detector preset (default: the node's, {DEFAULT_PRESET})")
     cfg.add_argument('--params-file', type=Path, metavar='YAML',
                      help="the node's parameter file (config/*.yaml); its detector fields apply")
     p.add_argument('-p', '--param', action='append', default=[], metavar='NAME=VALUE',

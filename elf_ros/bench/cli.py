@@ -14,7 +14,7 @@ from pathlib import Path
 import sys
 
 from elf_ros.bench.defaults import DEFAULT_PHOTO, DEFAULT_WEIGHTS
-from elf_ros.core import benchmark, PRESETS, RUNTIMES
+from elf_ros.core import benchmark, DEFAULT_PRESET, PRESETS, RUNTIMES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,7 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog='elf-bench', description='ms per frame of ELF presets, the bare network part, '
         'and OpenCV SIFT/ORB in one run.')
     p.add_argument('--presets', nargs='+',
-                   default=['vgg19', 'efficientnet_lite1', 'efficientnet_lite0'],
+                   default=[DEFAULT_PRESET, 'efficientnet_lite0', 'vgg19'],
                    metavar='PRESET[:FIELD=VALUE,...]',
                    help=f'presets to time ({", ".join(PRESETS)}), each optionally with '
                    "detector-field changes, e.g. 'efficientnet_lite1:nms_mode=greedy' (variants "

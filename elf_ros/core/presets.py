@@ -27,8 +27,11 @@ _LITE = dict(_PAPER, weights='imagenet', detection_layer='stem_conv',
              description_layer='stage3,stage5', preprocessing='imagenet', shift_averaging=4,
              threshold_scale=0.0, subpixel=True)
 
-# The node's (and elf-bag's) preset when none is given: ELF-VGG16 with torchvision's weights.
-DEFAULT_PRESET = 'vgg16'
+# The preset of the node, the launch file (config/elf.yaml), elf-bag, the eval and the
+# benchmarks when none is given: measured best of those that run everywhere (offline: its
+# weights are a pip package; real time on a CPU). The VGG presets need torchvision's download
+# (or a weights file) and are best on a GPU.
+DEFAULT_PRESET = 'efficientnet_lite1'
 
 PRESETS: dict[str, dict[str, Any]] = {
     # ELF-VGG as the paper ran it (VGG-19, Kapur's threshold, per-image standardisation as in

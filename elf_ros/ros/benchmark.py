@@ -37,6 +37,7 @@ import torch
 from elf_ros.core import (
     call_times,
     ConfigError,
+    DEFAULT_PRESET,
     ElfDetector,
     FIELD_SPECS,
     load_preset,
@@ -366,12 +367,8 @@ def transport_check(frames: list[np.ndarray], out: Path, count: int = 15) -> dic
 
 
 def default_presets() -> list[str]:
-    """ELF-VGG when its ImageNet weights load here, else the same network with random weights."""
-    try:
-        ElfDetector(load_preset('vgg16', device='cpu'))
-        return ['vgg16', 'efficientnet_lite0']
-    except Exception:  # noqa: B902 - offline: no torchvision download possible
-        return ['random', 'efficientnet_lite0']
+    """Return the offline default preset and the cheaper Lite0 (VGG presets: --presets vgg16)."""
+    return [DEFAULT_PRESET, 'efficientnet_lite0']
 
 
 def print_table(results: list[dict], ros_work: dict) -> None:
@@ -422,8 +419,8 @@ def parse_setting(item: str) -> tuple[str, object]:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--presets', default='',
-                        help='comma-separated presets (default: vgg16 or, offline, random; '
-                             'and efficientnet_lite0)')
+                        help=f'comma-separated presets (default: {DEFAULT_PRESET}, '
+                             'efficientnet_lite0)')
     parser.add_argument('--size', default='640x480', help='input image size WxH')
     parser.add_argument('--device', default='auto', help='auto | cpu | cuda | cuda:N')
     parser.add_argument('--repeats', type=int, default=10, help='frames timed per measurement')

@@ -38,6 +38,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TransformStamped
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -152,9 +153,14 @@ class MatcherNode(Node):
         if get('camera_info_topic'):
             self.create_subscription(CameraInfo, get('camera_info_topic'),
                                      self._on_camera_info, qos)
-        self.create_timer(0.2, self._follow_matches_subscribers)
-        self.create_timer(min(0.05, float(get('image_wait')) / 2), self._expire_pending)
-        self.create_timer(float(get('diagnostics_period')), self._publish_diagnostics)
+        # Steady clock, as elf_node's diagnostics: under use_sim_time a paused bag (a /clock
+        # that stands still) stopped ROS-time timers, so `matches` never got its images.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(0.2, self._follow_matches_subscribers, clock=steady)
+        self.create_timer(min(0.05, float(get('image_wait')) / 2), self._expire_pending,
+                          clock=steady)
+        self.create_timer(float(get('diagnostics_period')), self._publish_diagnostics,
+                          clock=steady)
 
     def _param(self, name: str) -> Any:
         return self.get_parameter(name).value

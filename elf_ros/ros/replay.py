@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import array
 from collections.abc import Iterator
+import os
 from pathlib import Path
 import sys
 import time
@@ -32,6 +33,17 @@ IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.pgm', '.ppm', '.bmp', '.tif', '.tif
 DEFAULT_SEQUENCE = 'tum_fr2_desk'
 DEFAULT_RATE = 10.0
 BAG_SUFFIXES = ('.mcap', '.db3')
+LARGE_FRAMES_PROFILE = 'fastdds_large_frames.xml'
+HELP_EPILOG = """\
+Fast DDS: a 640x480 frame (900 KB) is larger than Fast DDS's default shared-memory segment, so
+without a larger one most frames are lost between processes (here: 0.4 Hz of features instead of
+2 Hz beside `ros2 launch elf_ros elf.launch.py`). image_replay therefore uses the package's
+config/fastdds_large_frames.xml (16 MB segment, as the launch file does) unless
+FASTDDS_DEFAULT_PROFILES_FILE is already set; export the same profile for the other processes
+you start yourself (docs/node.md, "Large frames and Fast DDS"):
+  export FASTDDS_DEFAULT_PROFILES_FILE=<share>/config/fastdds_large_frames.xml
+where <share> is $(ros2 pkg prefix elf_ros)/share/elf_ros.
+"""
 
 
 def default_source() -> Path:
@@ -41,6 +53,23 @@ def default_source() -> Path:
         return checkout
     from ament_index_python.packages import get_package_share_directory
     return Path(get_package_share_directory('elf_ros')) / 'data' / DEFAULT_SEQUENCE
+
+
+def large_frames_profile() -> Path:
+    """Return the package's Fast DDS profile with a 16 MB shared-memory segment (docs/node.md)."""
+    checkout = Path(__file__).resolve().parents[2] / 'config' / LARGE_FRAMES_PROFILE
+    if checkout.is_file():
+        return checkout
+    from ament_index_python.packages import get_package_share_directory
+    return Path(get_package_share_directory('elf_ros')) / 'config' / LARGE_FRAMES_PROFILE
+
+
+def use_large_frames_profile(environ: dict) -> str | None:
+    """Point Fast DDS at the large-frame profile unless the user chose one; return its path."""
+    if environ.get('FASTDDS_DEFAULT_PROFILES_FILE'):
+        return None
+    environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(large_frames_profile())
+    return environ['FASTDDS_DEFAULT_PROFILES_FILE']
 
 
 def is_bag(source: Path) -> bool:
@@ -136,7 +165,9 @@ class ImageReplay(Node):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
+                                     epilog=HELP_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('source', nargs='?', type=Path, default=None,
                         help='folder of images, a video file, or a rosbag2 (folder, .mcap, .db3)'
                         ' (default: the shipped TUM frames)')
@@ -263,10 +294,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f'image_replay: error: {err}', file=sys.stderr)
             return 2
         topic = args.topic or args.bag_source.publish_topic
+    profile = use_large_frames_profile(os.environ)  # before rclpy creates the participant
     rclpy.init(args=argv)
     node = ImageReplay(topic, args.frame_id or 'camera', args.best_effort,
                        depth=10 if args.bag_source else 1)
     log = node.get_logger()
+    if profile:
+        log.info(f'Fast DDS profile for large frames: {profile} (FASTDDS_DEFAULT_PROFILES_FILE '
+                 'was unset)')
     try:
         if args.wait_subscribers and not node.wait_for_subscribers(
                 args.wait_subscribers, args.wait_timeout):

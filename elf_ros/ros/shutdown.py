@@ -25,6 +25,8 @@ from rclpy.executors import (
 )
 from rclpy.signals import SignalHandlerOptions
 
+from elf_ros.ros.parent_watch import follow_parent
+
 EXIT_DEADLINE_S = 1.5  # the docs promise < 2 s from the first signal to the exit
 DEFAULT_EXECUTOR = 'single'
 
@@ -100,6 +102,7 @@ def run_node(make_node: Callable[[], Stoppable], make_executor: Callable[[], Exe
     """
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     stop = StopSignal()
+    follow_parent()  # started by elf.launch.py: leave with it, even when it is SIGTERMed
     try:
         node = make_node()
     except startup_errors as err:

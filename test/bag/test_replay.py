@@ -113,3 +113,20 @@ def test_compressed_topic_is_decoded_and_a_bag_with_several_topics_needs_a_choic
     assert msg.header.stamp.sec > 10**9            # restamped with the publish time
     pixels = np.frombuffer(bytes(msg.data), np.uint8).reshape(120, 160, 3)
     np.testing.assert_array_equal(pixels, frame)   # png is lossless
+
+
+def test_help_names_the_large_frames_profile_which_is_used_unless_one_is_set():
+    """Without the 16 MB segment most 640x480 frames were lost between processes (0.4 Hz)."""
+    from elf_ros.ros.replay import use_large_frames_profile
+
+    done = replay('--help')
+    assert done.returncode == 0
+    assert 'FASTDDS_DEFAULT_PROFILES_FILE' in done.stdout
+    assert 'config/fastdds_large_frames.xml' in done.stdout
+    env = {}
+    chosen = use_large_frames_profile(env)
+    assert env == {'FASTDDS_DEFAULT_PROFILES_FILE': chosen}
+    assert Path(chosen).read_bytes() == (REPO / 'config' / 'fastdds_large_frames.xml').read_bytes()
+    mine = {'FASTDDS_DEFAULT_PROFILES_FILE': '/my/profile.xml'}
+    assert use_large_frames_profile(mine) is None
+    assert mine == {'FASTDDS_DEFAULT_PROFILES_FILE': '/my/profile.xml'}

@@ -145,6 +145,7 @@ def test_imagenet_weights_neither_cached_nor_downloadable_say_where_to_put_them(
     assert 'https://download.pytorch.org/models/alexnet-owt-7be5be79.pth' in message
     assert str(tmp_path / 'hub' / 'checkpoints' / 'alexnet-owt-7be5be79.pth') in message
     assert 'path of a state-dict file' in message
+    assert "default preset 'efficientnet_lite1'" in message  # the offline way out
 
 
 @pytest.mark.parametrize('name', ['efficientnet_lite0', 'efficientnet_lite1',

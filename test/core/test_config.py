@@ -117,3 +117,20 @@ def test_bad_assignments_name_the_field_and_the_accepted_values(text, message):
     from elf_ros.core import parse_assignment
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_assignment(text)
+
+
+def test_default_preset_builds_and_detects_without_network(monkeypatch):
+    """The default preset's weights come from a pip package: no download, so it works offline."""
+    import socket
+
+    import numpy as np
+
+    from elf_ros.core import DEFAULT_PRESET, ElfDetector
+
+    def offline(*args, **kwargs):
+        raise OSError('network disabled by the test')
+    monkeypatch.setattr(socket.socket, 'connect', offline)
+    monkeypatch.setattr(socket, 'create_connection', offline)
+    detector = ElfDetector(load_preset(DEFAULT_PRESET, device='cpu'))
+    image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    assert len(detector.detect([image])[0].keypoints) > 0

@@ -28,6 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 FRAMES = sorted((REPO / 'data' / 'tum_fr2_desk').glob('*.png'))
 # Small and random-weight: these tests check plumbing, not detection quality.
 FAST = {'weights': 'random', 'input_width': 160, 'input_height': 120, 'max_keypoints': 300}
+# The in-process tests check VGG16's layers (conv3_1, 256-D) with random weights: name the preset
+# (the node's default is the offline efficientnet_lite1).
+TEST_PRESET = {'preset': 'vgg16'}
 
 
 def frame(index: int = 0, size: tuple[int, int] = (160, 120)) -> np.ndarray:
@@ -176,7 +179,8 @@ class InProcessNode:
         self.namespace = f'/t{os.getpid()}_{InProcessNode._count}'
         self.context = Context()
         rclpy.init(context=self.context)
-        overrides = [Parameter(k, value=v) for k, v in {**FAST, **parameters}.items()]
+        values = {**TEST_PRESET, **FAST, **parameters}
+        overrides = [Parameter(k, value=v) for k, v in values.items()]
         self.node = node_class(context=self.context, namespace=self.namespace,
                                parameter_overrides=overrides, cli_args=cli_args)
         self.probe = Probe(self.context, self.namespace)

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 pytest.importorskip('elf_ros.msg', reason='needs the built messages (scripts/setup_env.sh)')
-from elf_ros.core import FIELD_SPECS, load_preset  # noqa: E402
+from elf_ros.core import DEFAULT_PRESET, FIELD_SPECS, load_preset  # noqa: E402
 from elf_ros.ros.params import NODE_PARAMETERS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,14 +17,21 @@ def params_of(name: str) -> dict:
     return yaml.safe_load((REPO / 'config' / name).read_text())['/**']['ros__parameters']
 
 
-def test_elf_yaml_is_the_vgg16_preset_and_lists_every_parameter():
-    params = params_of('elf.yaml')
+@pytest.mark.parametrize('file, preset', [('elf.yaml', DEFAULT_PRESET), ('vgg16.yaml', 'vgg16')])
+def test_yaml_is_its_preset_and_lists_every_parameter(file, preset):
+    params = params_of(file)
     assert set(params) == KNOWN
-    paper = load_preset('vgg16')
+    assert params['preset'] == preset
+    paper = load_preset(preset)
     for name in FIELD_SPECS:
         assert params[name] == getattr(paper, name), name
     for p in NODE_PARAMETERS:
         assert params[p.name] == p.default, p.name
+
+
+def test_the_default_preset_is_the_offline_one():
+    """The node, elf-bag and the launch file (elf.yaml) default to weights shipped by pip."""
+    assert DEFAULT_PRESET == 'efficientnet_lite1'
 
 
 @pytest.mark.parametrize('name', ['efficientnet_lite0', 'efficientnet_lite1'])
@@ -49,7 +56,11 @@ def test_launch_file_declares_the_documented_arguments():
     tree = ast.parse((REPO / 'launch' / 'elf.launch.py').read_text())
     declared = {node.args[0].value for node in ast.walk(tree)
                 if isinstance(node, ast.Call) and getattr(node.func, 'id', '') ==
-                'DeclareLaunchArgument'}
+                'DeclareLaunchArgument' and isinstance(node.args[0], ast.Constant)}
+    # The boolean arguments are declared from one table, FLAGS (name -> default, help).
+    flags = next(n.value for n in tree.body if isinstance(n, ast.Assign)
+                 and getattr(n.targets[0], 'id', '') == 'FLAGS')
+    declared |= {key.value for key in flags.keys}
     assert declared == {'params_file', 'image_topics', 'namespace', 'device', 'log_level',
                         'rviz', 'fastdds_profile', 'input_transport', 'use_sim_time', 'respawn',
                         'respawn_delay', 'lifecycle', 'matcher', 'camera_info_topic'}
