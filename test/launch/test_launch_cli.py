@@ -24,7 +24,8 @@ FEATURES, IMAGE = 'elf_ros/msg/Features', 'sensor_msgs/msg/Image'
 DIAGNOSTICS = 'diagnostic_msgs/msg/DiagnosticArray'
 DOCUMENTED_ARGUMENTS = {'params_file', 'image_topics', 'namespace', 'device', 'log_level', 'rviz',
                         'fastdds_profile', 'input_transport', 'use_sim_time', 'respawn',
-                        'respawn_delay', 'lifecycle', 'matcher', 'camera_info_topic'}
+                        'respawn_delay', 'lifecycle', 'matcher', 'camera_info_topic',
+                        'matcher_refine', 'tracker'}
 
 
 def stop_cleanly(launch, terminal=False, times=1):
@@ -164,6 +165,8 @@ def test_rviz_without_rviz2_stops_before_starting_anything(ros2, processes):
 @pytest.mark.parametrize('argument, reason', [
     ('lifecycle:=maybe', "lifecycle:='maybe' is not a boolean; use one of true/1/yes/on"),
     ('image_topics:=[]', 'non-empty list of topics'),
+    ('matcher_refine:=fast', "matcher_refine:='fast': use one of lk, none"),
+    ('tracker:=2', "tracker:='2' is not a boolean"),
 ])
 def test_bad_arguments_stop_the_launch_with_the_reason(ros2, processes, argument, reason):
     launch = ros2.launch('bad_' + argument.split(':')[0], argument)
@@ -201,7 +204,7 @@ print(sorted(m.FLAGS))
                           env=ros2.env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(sorted(['use_sim_time', 'respawn', 'lifecycle', 'rviz',
-                                              'matcher']))
+                                              'matcher', 'tracker']))
 
 
 def test_launch_testing_runs_the_launch_file(ros2):

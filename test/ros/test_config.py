@@ -63,7 +63,8 @@ def test_launch_file_declares_the_documented_arguments():
     declared |= {key.value for key in flags.keys}
     assert declared == {'params_file', 'image_topics', 'namespace', 'device', 'log_level',
                         'rviz', 'fastdds_profile', 'input_transport', 'use_sim_time', 'respawn',
-                        'respawn_delay', 'lifecycle', 'matcher', 'camera_info_topic'}
+                        'respawn_delay', 'lifecycle', 'matcher', 'camera_info_topic',
+                        'matcher_refine', 'tracker'}
     assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
                for n in tree.body)
 
