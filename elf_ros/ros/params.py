@@ -240,3 +240,10 @@ def declare_node_parameters(node: Node) -> None:
         value = node.get_parameter(p.name).value
         if not p.check(value):
             raise ValueError(f'{p.name}: allowed {p.constraints}; got {value!r}')
+
+
+def declare_read_only(node: Node, table: dict[str, tuple[Any, str]]) -> None:
+    """Declare a small node's {name: (default, description)} parameters, all read-only."""
+    for name, (default, text) in table.items():
+        node.declare_parameter(name, default, ParameterDescriptor(description=text,
+                                                                  read_only=True))
