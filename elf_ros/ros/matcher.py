@@ -38,7 +38,6 @@ from geometry_msgs.msg import TransformStamped
 import numpy as np
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -53,7 +52,7 @@ from elf_ros.core import (
 from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
-from elf_ros.ros.params import declare_read_only
+from elf_ros.ros.params import ReadOnlyParametersNode
 from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stamp_pairing import stamp_of, StampPairer
 from elf_ros.ros.stats import RateMeter
@@ -103,16 +102,11 @@ def draw_matches(image: np.ndarray, frame: FrameMatches) -> np.ndarray:
     return canvas
 
 
-class MatcherNode(Node):
+class MatcherNode(ReadOnlyParametersNode):
     """Frame-to-frame matching of one camera's features; see the module docstring."""
 
-    def close(self, timeout: float = 1.0) -> bool:  # noqa: ARG002 - shutdown.Stoppable
-        """Nothing runs outside the executor's callbacks, so there is nothing to wait for."""
-        return True
-
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__('elf_matcher', **kwargs)
-        declare_read_only(self, PARAMETERS)
+        super().__init__('elf_matcher', PARAMETERS, **kwargs)
         get = self._param
         if not 0 < get('ratio') <= 1:
             raise ValueError(f"ratio must be in (0, 1], got {get('ratio')}")
@@ -154,9 +148,6 @@ class MatcherNode(Node):
                           clock=steady)
         self.create_timer(float(get('diagnostics_period')), self._publish_diagnostics,
                           clock=steady)
-
-    def _param(self, name: str) -> Any:
-        return self.get_parameter(name).value
 
     # -- inputs ----------------------------------------------------------------------------
     def _follow_matches_subscribers(self) -> None:

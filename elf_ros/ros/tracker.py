@@ -27,7 +27,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point32
 import numpy as np
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, ChannelFloat32, Image, PointCloud
 
@@ -44,7 +43,7 @@ from elf_ros.core import (
 from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
-from elf_ros.ros.params import declare_read_only
+from elf_ros.ros.params import ReadOnlyParametersNode
 from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stamp_pairing import stamp_of, StampPairer
 from elf_ros.ros.stats import RateMeter
@@ -109,16 +108,11 @@ def pointcloud_msg(header, frame: TrackFrame, layout: str, camera_id: int,
     return msg
 
 
-class TrackerNode(Node):
+class TrackerNode(ReadOnlyParametersNode):
     """Feature tracks of one camera; see the module docstring."""
 
-    def close(self, timeout: float = 1.0) -> bool:  # noqa: ARG002 - shutdown.Stoppable
-        """Nothing runs outside the executor's callbacks, so there is nothing to wait for."""
-        return True
-
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__('elf_tracker', **kwargs)
-        declare_read_only(self, PARAMETERS)
+        super().__init__('elf_tracker', PARAMETERS, **kwargs)
         get = self._param
         if get('layout') not in VINS_LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(VINS_LAYOUTS)}, got "
@@ -157,9 +151,6 @@ class TrackerNode(Node):
         self._follow_subscribers()
         self.create_timer(0.2, self._follow_subscribers)
         self.create_timer(float(get('diagnostics_period')), self._publish_diagnostics)
-
-    def _param(self, name: str) -> Any:
-        return self.get_parameter(name).value
 
     # -- inputs ----------------------------------------------------------------------------
     def _follow_subscribers(self) -> None:
