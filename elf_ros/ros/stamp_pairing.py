@@ -4,11 +4,11 @@ Pair each Features message with the image of the same header stamp (no ROS in he
 elf_node copies the image header into its features, so elf_matcher and elf_tracker find a
 frame's pixels by stamp. Images are subscribed best effort, so one may never come: a features
 message waits at most `wait` seconds and `capacity` frames for its image, and goes on unpaired
-(image None) when an image of a features message that arrived after it shows up first (it
-overtook). Images wait for their features up to `capacity` frames, the oldest dropped first.
-Every method returns the frames that are ready, as (features, image or None) in the order their
-features arrived; what a node does with an unpaired frame (match it unrefined, drop it) is its
-own choice.
+(image None) as soon as a features message that arrived after it is paired (its image overtook).
+Images wait for their features up to `capacity` frames, the oldest dropped first. Every method
+returns the frames that are ready, as (features, image or None); over all calls they come in the
+order their features arrived. What a node does with an unpaired frame (match it unrefined, drop
+it) is its own choice.
 """
 from __future__ import annotations
 
@@ -45,11 +45,12 @@ class StampPairer(Generic[FeaturesT, ImageT]):
 
     def put_features(self, stamp: Stamp, features: FeaturesT,
                      now: float) -> list[tuple[FeaturesT, ImageT | None]]:
-        """Pair with a waiting image, or wait; beyond capacity the oldest go on unpaired."""
-        if stamp in self._images:
-            return [(features, self._images.pop(stamp))]
-        self._waiting[stamp] = (features, now)
+        """Pair with a waiting image (all waiting go on unpaired first), or wait (see the doc)."""
         ready: list[tuple[FeaturesT, ImageT | None]] = []
+        if stamp in self._images:
+            ready = [(waiting, None) for waiting in self.drain_features()]
+            return [*ready, (features, self._images.pop(stamp))]
+        self._waiting[stamp] = (features, now)
         while len(self._waiting) > self.capacity:
             ready.append((self._waiting.popitem(last=False)[1][0], None))
         return ready
@@ -79,6 +80,10 @@ class StampPairer(Generic[FeaturesT, ImageT]):
     def drain(self) -> list[FeaturesT]:
         """Images no longer come: forget the images, hand back every waiting features in order."""
         self._images.clear()
+        return self.drain_features()
+
+    def drain_features(self) -> list[FeaturesT]:
+        """Hand back every waiting features message, oldest first, and forget them."""
         waiting = [features for features, _ in self._waiting.values()]
         self._waiting.clear()
         return waiting

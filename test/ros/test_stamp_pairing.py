@@ -50,7 +50,8 @@ def test_full_buffers_drop_the_oldest():
         assert pairer.put_image(s(k), f'i{k}') == []
     assert pairer.put_features(s(1), 'f1', now=0.0) == []      # i1 and i2 were dropped
     assert pairer.put_features(s(2), 'f2', now=0.0) == []
-    assert pairer.put_features(s(3), 'f3', now=0.0) == [('f3', 'i3')]
+    assert pairer.put_features(s(3), 'f3', now=0.0) == [('f1', None), ('f2', None),
+                                                          ('f3', 'i3')]
 
 
 def test_an_overtaking_image_sends_the_earlier_features_on_unpaired():
@@ -59,6 +60,16 @@ def test_an_overtaking_image_sends_the_earlier_features_on_unpaired():
         pairer.put_features(s(k), f'f{k}', now=0.0)
     assert pairer.put_image(s(3), 'i3') == [('f1', None), ('f2', None), ('f3', 'i3')]
     assert len(pairer) == 0
+
+
+def test_a_paired_features_sends_the_waiting_ones_on_first_keeping_arrival_order():
+    """f1's image is lost, f2's image comes before f2: f1 must not be processed after f2."""
+    pairer = StampPairer(capacity=8, wait=0.5)
+    pairer.put_features(s(1), 'f1', now=0.0)
+    pairer.put_image(s(2), 'i2')
+    assert pairer.put_features(s(2), 'f2', now=0.1) == [('f1', None), ('f2', 'i2')]
+    assert len(pairer) == 0 and pairer.expire(10.0) == []
+    assert pairer.put_image(s(1), 'i1') == []                   # late: waits, pairs nothing
 
 
 def test_drain_forgets_the_images_and_returns_the_waiting_features():
@@ -99,7 +110,9 @@ class ReferencePairer:
         for i, (stamp_i, image) in enumerate(self.images):
             if stamp_i == stamp:
                 del self.images[i]
-                return [(features, image)]
+                out = [(w[1], None) for w in self.waiting] + [(features, image)]
+                self.waiting = []
+                return out
         self.waiting.append((stamp, features, now))
         out = []
         while len(self.waiting) > self.capacity:
@@ -152,5 +165,6 @@ def test_random_streams_match_the_reference_and_lose_no_features(seed):
         emitted += got
     assert all(image is None or image == -features for features, image in emitted)
     left = pairer.drain()
-    assert sorted([f for f, _ in emitted] + left) == list(range(200))   # each exactly once
+    arrival = [frame for _, kind, frame in events if kind == 'features']
+    assert [f for f, _ in emitted] + left == arrival    # each exactly once, in arrival order
     assert sum(image is not None for _, image in emitted) > 100
