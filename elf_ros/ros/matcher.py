@@ -26,7 +26,6 @@ features arrive.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 import math
 import sys
@@ -37,10 +36,8 @@ import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TransformStamped
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -55,7 +52,9 @@ from elf_ros.core import (
 from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
+from elf_ros.ros.params import ReadOnlyParametersNode
 from elf_ros.ros.shutdown import run_node
+from elf_ros.ros.stamp_pairing import stamp_of, StampPairer
 from elf_ros.ros.stats import RateMeter
 
 PARAMETERS = {
@@ -89,10 +88,6 @@ class FrameMatches:
     keypoints: np.ndarray  # (N, 2) all keypoints of this frame
 
 
-def stamp_of(header) -> tuple[int, int]:
-    return header.stamp.sec, header.stamp.nanosec
-
-
 def draw_matches(image: np.ndarray, frame: FrameMatches) -> np.ndarray:
     """RGB copy of `image` with the frame's keypoints and match lines (see the module doc)."""
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image.copy()
@@ -107,18 +102,11 @@ def draw_matches(image: np.ndarray, frame: FrameMatches) -> np.ndarray:
     return canvas
 
 
-class MatcherNode(Node):
+class MatcherNode(ReadOnlyParametersNode):
     """Frame-to-frame matching of one camera's features; see the module docstring."""
 
-    def close(self, timeout: float = 1.0) -> bool:  # noqa: ARG002 - shutdown.Stoppable
-        """Nothing runs outside the executor's callbacks, so there is nothing to wait for."""
-        return True
-
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__('elf_matcher', **kwargs)
-        for name, (default, text) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=text,
-                                                                      read_only=True))
+        super().__init__('elf_matcher', PARAMETERS, **kwargs)
         get = self._param
         if not 0 < get('ratio') <= 1:
             raise ValueError(f"ratio must be in (0, 1], got {get('ratio')}")
@@ -143,9 +131,8 @@ class MatcherNode(Node):
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self._camera_info: CameraInfo | None = None
         self._image_sub = None
-        self._images: OrderedDict[tuple[int, int], Image] = OrderedDict()
-        # stamp -> (features, monotonic arrival time), waiting for the image of that stamp
-        self._pending: OrderedDict[tuple[int, int], tuple[Features, float]] = OrderedDict()
+        self._pending: StampPairer[Features, Image] = StampPairer(PENDING,
+                                                                  float(get('image_wait')))
         self._rate = RateMeter()
         self._last = {'matches': 0, 'refined': 0, 'inliers': 0, 'frames': 0, 'poses': 0,
                       'unpaired': 0, 'fallbacks': 0}
@@ -162,9 +149,6 @@ class MatcherNode(Node):
         self.create_timer(float(get('diagnostics_period')), self._publish_diagnostics,
                           clock=steady)
 
-    def _param(self, name: str) -> Any:
-        return self.get_parameter(name).value
-
     # -- inputs ----------------------------------------------------------------------------
     def _follow_matches_subscribers(self) -> None:
         """Subscribe to the images while refining or while someone looks at `matches`."""
@@ -176,47 +160,32 @@ class MatcherNode(Node):
         elif not wanted and self._image_sub is not None:
             self.destroy_subscription(self._image_sub)
             self._image_sub = None
-            self._images.clear()
-            for key in list(self._pending):
-                self._process(self._pending.pop(key)[0], None)
+            for msg in self._pending.drain():     # nothing to wait for any more
+                self._process(msg, None)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
     def _on_image(self, msg: Image) -> None:
-        key = stamp_of(msg.header)
-        if key not in self._pending:
-            _bounded_put(self._images, key, msg)
-            return
-        # Older features still waiting lost their image (best effort): match them unrefined.
-        for older in list(self._pending):
-            if older == key:
-                break
-            self._last['unpaired'] += 1
-            self._process(self._pending.pop(older)[0], None)
-        self._process(self._pending.pop(key)[0], msg)
+        self._process_ready(self._pending.put_image(stamp_of(msg.header), msg))
 
     def _on_features(self, msg: Features) -> None:
         self._rate.tick()
         if self._image_sub is None:
             self._process(msg, None)
             return
-        key = stamp_of(msg.header)
-        if key in self._images:
-            self._process(msg, self._images.pop(key))
-            return
-        self._pending[key] = (msg, time.monotonic())
-        while len(self._pending) > PENDING:
-            self._last['unpaired'] += 1
-            self._process(self._pending.popitem(last=False)[1][0], None)
+        self._process_ready(self._pending.put_features(stamp_of(msg.header), msg,
+                                                       time.monotonic()))
 
     def _expire_pending(self, now: float | None = None) -> None:
         """Match unrefined, in order, the features that waited `image_wait` s for their image."""
-        now = time.monotonic() if now is None else now
-        limit = float(self._param('image_wait'))
-        while self._pending and now - next(iter(self._pending.values()))[1] >= limit:
-            self._last['unpaired'] += 1
-            self._process(self._pending.popitem(last=False)[1][0], None)
+        self._process_ready(self._pending.expire(time.monotonic() if now is None else now))
+
+    def _process_ready(self, ready: list[tuple[Features, Image | None]]) -> None:
+        """Match the paired frames; those whose image was lost unrefined, counted unpaired."""
+        for msg, image_msg in ready:
+            self._last['unpaired'] += image_msg is None
+            self._process(msg, image_msg)
 
     def _process(self, msg: Features, image_msg: Image | None) -> None:
         """Match one frame with the previous one; draw it when its image is here."""
@@ -317,12 +286,6 @@ class MatcherNode(Node):
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         msg.status.append(status)
         self._diagnostics.publish(msg)
-
-
-def _bounded_put(store: OrderedDict, key: Any, value: Any) -> None:
-    store[key] = value
-    while len(store) > PENDING:
-        store.popitem(last=False)
 
 
 def rotation_to_quaternion(rotation: np.ndarray) -> np.ndarray:

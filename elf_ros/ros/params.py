@@ -240,3 +240,26 @@ def declare_node_parameters(node: Node) -> None:
         value = node.get_parameter(p.name).value
         if not p.check(value):
             raise ValueError(f'{p.name}: allowed {p.constraints}; got {value!r}')
+
+
+
+class ReadOnlyParametersNode(Node):
+    """
+    A node whose parameters are one {name: (default, description)} table, all read-only.
+
+    elf_matcher and elf_tracker: everything runs in the executor's callbacks, so close() has
+    nothing to wait for (shutdown.Stoppable).
+    """
+
+    def __init__(self, name: str, table: dict[str, tuple[Any, str]], **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        for key, (default, text) in table.items():
+            self.declare_parameter(key, default, ParameterDescriptor(description=text,
+                                                                     read_only=True))
+
+    def _param(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    def close(self, timeout: float = 1.0) -> bool:  # noqa: ARG002 - shutdown.Stoppable
+        """Nothing runs outside the executor's callbacks, so there is nothing to wait for."""
+        return True

@@ -18,17 +18,15 @@ normalised coordinates, and raw pixels are not passed off as such.
 from __future__ import annotations
 
 import array
-from collections import OrderedDict
 import sys
+import time
 from typing import Any
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point32
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, ChannelFloat32, Image, PointCloud
 
@@ -45,7 +43,9 @@ from elf_ros.core import (
 from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
+from elf_ros.ros.params import ReadOnlyParametersNode
 from elf_ros.ros.shutdown import run_node
+from elf_ros.ros.stamp_pairing import stamp_of, StampPairer
 from elf_ros.ros.stats import RateMeter
 
 _DEFAULTS = TrackerConfig()  # the tracker's settings are defined once, in the core
@@ -72,10 +72,6 @@ PARAMETERS = {
     'diagnostics_period': (1.0, 'Seconds between /diagnostics messages.'),
 }
 PENDING = 30  # frames kept while waiting for the image (or features) of the same stamp
-
-
-def stamp_key(header) -> tuple[int, int]:
-    return header.stamp.sec, header.stamp.nanosec
 
 
 def track_colours(lengths: np.ndarray) -> np.ndarray:
@@ -112,18 +108,11 @@ def pointcloud_msg(header, frame: TrackFrame, layout: str, camera_id: int,
     return msg
 
 
-class TrackerNode(Node):
+class TrackerNode(ReadOnlyParametersNode):
     """Feature tracks of one camera; see the module docstring."""
 
-    def close(self, timeout: float = 1.0) -> bool:  # noqa: ARG002 - shutdown.Stoppable
-        """Nothing runs outside the executor's callbacks, so there is nothing to wait for."""
-        return True
-
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__('elf_tracker', **kwargs)
-        for name, (default, text) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=text,
-                                                                      read_only=True))
+        super().__init__('elf_tracker', PARAMETERS, **kwargs)
         get = self._param
         if get('layout') not in VINS_LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(VINS_LAYOUTS)}, got "
@@ -150,8 +139,8 @@ class TrackerNode(Node):
         self._camera_problem = f"no camera_info received on {get('camera_info_topic')} yet"
         self._last_stamp: tuple[int, int] | None = None
         self._image_sub = None
-        self._images: OrderedDict[tuple[int, int], Image] = OrderedDict()
-        self._pending: OrderedDict[tuple[int, int], Features] = OrderedDict()
+        # features wait for their image without a time limit, PENDING frames at most
+        self._pending: StampPairer[Features, Image] = StampPairer(PENDING)
         self._rate = RateMeter()
         self._last: dict[str, Any] = {'frames': 0, 'published': 0, 'alive': 0, 'new': 0,
                                       'median_length': 0.0, 'retired': 0, 'unpaired': 0,
@@ -162,9 +151,6 @@ class TrackerNode(Node):
         self._follow_subscribers()
         self.create_timer(0.2, self._follow_subscribers)
         self.create_timer(float(get('diagnostics_period')), self._publish_diagnostics)
-
-    def _param(self, name: str) -> Any:
-        return self.get_parameter(name).value
 
     # -- inputs ----------------------------------------------------------------------------
     def _follow_subscribers(self) -> None:
@@ -178,10 +164,8 @@ class TrackerNode(Node):
         elif not wanted and self._image_sub is not None:
             self.destroy_subscription(self._image_sub)
             self._image_sub = None
-            self._images.clear()
-            for msg in self._pending.values():      # nothing to wait for any more
+            for msg in self._pending.drain():       # nothing to wait for any more
                 self._process(msg, None)
-            self._pending.clear()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
@@ -197,14 +181,7 @@ class TrackerNode(Node):
             self._manager.camera = camera
 
     def _on_image(self, msg: Image) -> None:
-        key = stamp_key(msg.header)
-        if key in self._pending:
-            for older in [k for k in self._pending if k < key]:
-                del self._pending[older]
-                self._last['unpaired'] += 1
-            self._process(self._pending.pop(key), msg)
-            return
-        _bounded_put(self._images, key, msg)
+        self._process_ready(self._pending.put_image(stamp_of(msg.header), msg))
 
     def _on_features(self, msg: Features) -> None:
         self._rate.tick()
@@ -218,13 +195,16 @@ class TrackerNode(Node):
         if self._image_sub is None:
             self._process(msg, None)
             return
-        key = stamp_key(msg.header)
-        if key in self._images:
-            self._process(msg, self._images.pop(key))
-            for older in [k for k in self._images if k < key]:
-                del self._images[older]
-        elif _bounded_put(self._pending, key, msg):
-            self._last['unpaired'] += 1
+        self._process_ready(self._pending.put_features(stamp_of(msg.header), msg,
+                                                       time.monotonic()))
+
+    def _process_ready(self, ready: list[tuple[Features, Image | None]]) -> None:
+        """Track the paired frames; those whose image was lost are dropped, counted unpaired."""
+        for msg, image_msg in ready:
+            if image_msg is None:
+                self._last['unpaired'] += 1
+            else:
+                self._process(msg, image_msg)
 
     # -- tracking --------------------------------------------------------------------------
     def _process(self, msg: Features, image_msg: Image | None) -> None:
@@ -243,7 +223,7 @@ class TrackerNode(Node):
             except ImageConversionError as err:
                 self.get_logger().warning(f'tracking without the image: {err}',
                                           throttle_duration_sec=10)
-        key = stamp_key(msg.header)
+        key = stamp_of(msg.header)
         if self._last_stamp is not None and key <= self._last_stamp:
             self.get_logger().warning('time went backwards (a bag restarted?): tracks restart')
             manager.reset()
@@ -292,16 +272,6 @@ class TrackerNode(Node):
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         msg.status.append(status)
         self._diagnostics.publish(msg)
-
-
-def _bounded_put(store: OrderedDict, key: Any, value: Any) -> bool:
-    """Store; drop the oldest entries beyond PENDING. True when something was dropped."""
-    store[key] = value
-    dropped = False
-    while len(store) > PENDING:
-        store.popitem(last=False)
-        dropped = True
-    return dropped
 
 
 def main(argv: list[str] | None = None) -> int:
