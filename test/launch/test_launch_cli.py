@@ -29,11 +29,18 @@ DOCUMENTED_ARGUMENTS = {'params_file', 'image_topics', 'namespace', 'device', 'l
 
 
 def stop_cleanly(launch, terminal=False, times=1):
-    """Interrupt like an operator; every process of the launch must end, the launch with 0."""
+    """Interrupt like an operator; every process of the launch must end, the launch with 0.
+
+    With a repeated Ctrl-C, the later SIGINT can arrive after ros2 launch has finished its
+    shutdown and restored Python's own handler: it then ends by that SIGINT (-2, a shell's 130),
+    which is upstream launch's behaviour, not a failure of ours, as long as every node
+    finished cleanly (checked below).
+    """
     assert launch.popen.poll() is None, launch.output()[-4000:]
     launch.interrupt(terminal=terminal, times=times)
     code = launch.wait(STOP_S)
-    assert code == 0, launch.output()[-4000:]
+    accepted = {0, -signal.SIGINT} if times > 1 else {0}
+    assert code in accepted, f'exit {code}\n' + launch.output()[-4000:]
     assert launch.leftovers() == {}
     assert 'process has died' not in launch.output(), launch.output()[-4000:]
 
