@@ -67,6 +67,10 @@ def test_histogram_counts_each_image_separately():
     assert hist.shape == (2, 256)
     assert hist[0, 0] == 2 and hist[0, 255] == 1 and hist[0, 3] == 1
     assert hist[1, 3] == 4 and int(hist[1].sum()) == 4
+    rng = np.random.default_rng(5)                     # every bin, against numpy
+    maps = rng.integers(0, 256, (3, 37, 53))
+    got = pp.histogram256(torch.from_numpy(maps).float())
+    assert got.tolist() == [np.bincount(m.ravel(), minlength=256).tolist() for m in maps]
 
 
 @pytest.mark.parametrize('radius', [1, 2, 4, 10])
@@ -108,6 +112,30 @@ def test_gaussian_blur_matches_opencv(ksize, sigma):
     u8 = img.astype(np.uint8)
     got8 = pp.blur_uint8(torch.from_numpy(u8.astype(np.float32))[None], kernel)[0].numpy()
     assert np.abs(got8 - cv2.GaussianBlur(u8, (ksize, ksize), sigma)).max() <= 1
+
+
+@pytest.mark.parametrize('exact_ties', [True, False])
+def test_sparse_and_dense_topk_equal_a_sorted_reference(exact_ties):
+    """The CPU (kept points only) and GPU (whole map) top-k give the reference's rows."""
+    rng = np.random.default_rng(7)
+    score = torch.from_numpy(rng.integers(0, 40, (3, 31, 43)).astype(np.float32) if exact_ties
+                             else rng.random((3, 31, 43)).astype(np.float32))
+    kept = torch.from_numpy(rng.random((3, 31, 43)) < 0.1)
+    kept[2] = False                                                    # an image with none
+    _, h, w = score.shape
+    mask = kept.clone()
+    mask[:, :2], mask[:, -2:], mask[:, :, :2], mask[:, :, -2:] = False, False, False, False
+    order = pp.nms_keys(score) if exact_ties else score.reshape(3, -1)
+    for fn in (pp._sparse_topk, lambda *a: pp._dense_topk(*a, exact_ties)):
+        xy, sc, count = fn(score, mask, order, 25)
+        for b in range(3):
+            idx = np.flatnonzero(mask[b].numpy())
+            ranked = idx[np.lexsort((idx, -score[b].numpy().ravel()[idx]))][:25]
+            n = len(ranked)
+            assert int(count[b]) == n
+            np.testing.assert_array_equal(xy[b, :n].numpy(),
+                                          np.stack((ranked % w, ranked // w), 1))
+            np.testing.assert_array_equal(sc[b, :n].numpy(), score[b].numpy().ravel()[ranked])
 
 
 def test_select_topk_drops_border_and_orders_by_score():
