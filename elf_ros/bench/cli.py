@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--half', action='store_true', help='float16 network on CUDA')
     p.add_argument('--no-cuda-graphs', action='store_true', help='run CUDA eagerly (no graphs)')
     p.add_argument('--threads', type=int, default=0, help='torch/OpenCV CPU threads (0 = keep)')
-    p.add_argument('--runtime', default='autograd', choices=RUNTIMES,
+    p.add_argument('--runtime', default='auto', choices=RUNTIMES,
                    help='how the front end runs (detector field runtime)')
     p.add_argument('--exported-model', default='', metavar='PATH',
                    help='an elf-export ONNX file to run (with --runtime onnxruntime/openvino)')

@@ -29,7 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 description=__doc__.strip().splitlines()[0])
     p.add_argument('--presets', nargs='+', default=['efficientnet_lite1', 'vgg19'],
                    choices=sorted(PRESETS))
-    p.add_argument('--runtimes', nargs='+', default=list(RUNTIMES), choices=RUNTIMES)
+    p.add_argument('--runtimes', nargs='+', default=[r for r in RUNTIMES if r != 'auto'],
+                   choices=RUNTIMES)
     p.add_argument('--width', type=int, default=640)
     p.add_argument('--height', type=int, default=480)
     p.add_argument('--repeats', type=int, default=5)

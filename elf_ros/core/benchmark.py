@@ -72,7 +72,7 @@ def bare_fn(det: ElfDetector, frames: list[np.ndarray]) -> Callable[[], Any]:
     detection tap's forward and gradient on the upsampled copies. Other runtimes than
     'autograd': their whole front end (normalisation and saliency included).
     """
-    if det.config.runtime != 'autograd':
+    if det.runtime != 'autograd':
         images = det._upload(frames, list(range(len(frames))),
                              det._net_size(*frames[0].shape[:2]))
         return lambda: det._front(images)
@@ -143,7 +143,7 @@ def build(spec: str, args: Settings,
     preset, changes = parse_variant(spec)
     overrides = dict(device=args.device, half_precision=args.half, input_width=args.width,
                      input_height=args.height, cuda_graphs=not args.no_cuda_graphs,
-                     runtime=getattr(args, 'runtime', 'autograd'),
+                     runtime=getattr(args, 'runtime', 'auto'),
                      exported_model=getattr(args, 'exported_model', ''))
     overrides.update(changes)
     try:
@@ -180,7 +180,7 @@ def run(args: Settings,
         if args.profile:
             print_profile(lambda d=det: d.detect(frames), preset)
         c = det.config
-        runtime = '' if c.runtime == 'autograd' else f' ({c.runtime})'
+        runtime = '' if det.runtime == 'autograd' else f' ({det.runtime})'
         rows.append(dict(method=f'elf-{preset}{runtime}', weights=weights,
                          layers=f'{det.backbone.detection_layer}/{det.backbone.description_layer}',
                          precision=('fp16' if det.half else 'fp32') + (
@@ -252,8 +252,8 @@ def format_stages(result: dict[str, Any]) -> str:
     shares = [network_share(r['stages']) for r in rows]
     lines += ['| **sum of stages** | ' + ' | '.join(f"**{r['stages']['total']:.1f}**"
                                                     for r in rows) + ' |',
-              '| network (forward + gradient) | ' + ' | '.join(f'{n:.1f}' for n, _ in shares)
-              + ' |',
+              "| network (forward + gradient; 'front end' of other runtimes) | "
+              + ' | '.join(f'{n:.1f}' for n, _ in shares) + ' |',
               '| everything else | ' + ' | '.join(f'{o:.1f}' for _, o in shares) + ' |',
               '| everything else / network | ' + ' | '.join(
                   f'{100 * o / n:.0f} %' if n else '-' for n, o in shares) + ' |',

@@ -20,7 +20,8 @@ from elf_ros.core.registry import (
 PREPROCESSING = ('auto', 'standardize', 'imagenet')
 NMS_MODES = ('greedy', 'float')
 # How the front end (network + input gradient) runs: elf_ros.core.runtime says what each means.
-RUNTIMES = ('autograd', 'forward', 'compile', 'bf16', 'onnxruntime', 'openvino')
+# 'auto' picks one of the others per device and config (elf_ros.core.runtime.resolve_runtime).
+RUNTIMES = ('auto', 'autograd', 'forward', 'compile', 'bf16', 'onnxruntime', 'openvino')
 ENGINE_RUNTIMES = ('onnxruntime', 'openvino')
 ORIENTATIONS = ('upright', 'centroid')   # elf_ros.core.orientation implements them
 _DEVICE_RE = re.compile(r'^(auto|cpu|cuda|cuda:\d+)$')
@@ -166,11 +167,12 @@ class DetectorConfig:
         'launch overhead at small batches); ignored on CPU.')
     seed: int = _f(0, "Seed of the 'random' weights.", minimum=0, maximum=2**31 - 1)
     runtime: str = _f(
-        'autograd', "How the network and its input gradient run: 'autograd' (torch autograd, "
-        "any backbone), 'forward' (the gradient as forward operations), 'compile' (that, "
-        "through torch.compile), 'bf16' (that, under bfloat16 autocast), 'onnxruntime' or "
-        "'openvino' (its ONNX export run by that engine; pip package of the same name).",
-        choices=RUNTIMES)
+        'auto', "How the network and its input gradient run: 'auto' (onnxruntime on a CPU "
+        "when it is installed and the config allows it, else autograd), 'autograd' (torch "
+        "autograd, any backbone), 'forward' (the gradient as forward operations), 'compile' "
+        "(that, through torch.compile), 'bf16' (that, under bfloat16 autocast), "
+        "'onnxruntime' or 'openvino' (its ONNX export run by that engine; pip package of the "
+        "same name).", choices=RUNTIMES)
     exported_model: str = _f(
         '', "Path to an ONNX front end written by elf-export, run with runtime 'onnxruntime' "
         "or 'openvino' instead of building the torch network ('' = export at start-up).")
@@ -204,15 +206,17 @@ class DetectorConfig:
         if not _DEVICE_RE.match(self.device):
             raise ConfigError(
                 f"device: allowed 'auto', 'cpu', 'cuda', 'cuda:N'; got {self.device!r}")
-        if self.exported_model and self.runtime not in ENGINE_RUNTIMES:
+        if self.exported_model and self.runtime not in ENGINE_RUNTIMES + ('auto',):
             raise ConfigError(
-                f'exported_model: an ONNX file needs runtime {" or ".join(ENGINE_RUNTIMES)}, '
-                f'got runtime {self.runtime!r}')
-        if self.saliency_upsample != 1.0 and self.runtime != 'autograd':
+                f'exported_model: an ONNX file needs runtime {", ".join(ENGINE_RUNTIMES)} or '
+                f'auto, got runtime {self.runtime!r}')
+        if self.saliency_upsample != 1.0 and (self.runtime not in ('autograd', 'auto')
+                                              or self.exported_model):
+            front = 'exported' if self.exported_model else repr(self.runtime)
             raise ConfigError(
-                f"saliency_upsample: {self.saliency_upsample} needs runtime 'autograd' (the "
-                f'fine detection pass is not part of the {self.runtime!r} front end); set '
-                'saliency_upsample to 1.0 or runtime to autograd')
+                f"saliency_upsample: {self.saliency_upsample} needs runtime 'autograd' or "
+                f"'auto' without exported_model (the fine detection pass is not part of the "
+                f'{front} front end); set saliency_upsample to 1.0 or runtime to autograd')
         if self.orientation != 'upright' and self.exported_model:
             raise ConfigError(
                 f'orientation: {self.orientation!r} runs the torch network on rotated copies; an '

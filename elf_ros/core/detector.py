@@ -32,7 +32,7 @@ from elf_ros.core.postprocess import (
     sample_descriptor_maps,
 )
 from elf_ros.core.pyramid import level_factors, merge_levels
-from elf_ros.core.runtime import engine_front_end, make_front_end
+from elf_ros.core.runtime import engine_front_end, make_front_end, resolve_runtime
 from elf_ros.core.saliency import elf_saliency, shift_offsets
 from elf_ros.core.stages import Clock, no_clock
 
@@ -98,8 +98,10 @@ class ElfDetector:
 
     def _build(self) -> None:
         c = self.config
+        # What runs the front end: config.runtime, with 'auto' resolved for this device.
+        self.runtime = resolve_runtime(c, self.device)
         self.half = c.half_precision and self.device.type == 'cuda' and (
-            c.runtime not in ENGINE_RUNTIMES)
+            self.runtime not in ENGINE_RUNTIMES)
         self.preprocessing = 'imagenet' if c.preprocessing == 'auto' else c.preprocessing
         self._offsets = shift_offsets(c.shift_averaging)
         if c.exported_model:
@@ -112,7 +114,7 @@ class ElfDetector:
                           (self.backbone.standard_scale, self.backbone.standard_shift)]
         # CUDA graphs capture torch kernels only: not an engine's or a compiled module's calls.
         use_graphs = (self.device.type == 'cuda' and c.cuda_graphs
-                      and c.runtime in ('autograd', 'forward', 'bf16'))
+                      and self.runtime in ('autograd', 'forward', 'bf16'))
         self._graphs = GraphCache(self.device) if use_graphs else None
         self._make_kernels()
 
@@ -127,7 +129,7 @@ class ElfDetector:
         size = ((self.config.input_height, self.config.input_width)
                 if self.config.input_width else None)
         metadata = front_end_metadata(self.config, self.backbone, self.preprocessing, size)
-        self._front = make_front_end(self.config.runtime, self.backbone, metadata,
+        self._front = make_front_end(self.runtime, self.backbone, metadata,
                                      self.preprocessing, self._offsets, self.half, self.device)
 
     def _build_exported(self) -> None:
@@ -142,7 +144,7 @@ class ElfDetector:
         check_matches(metadata, self.config, config_graph_fields(self.config))
         self.backbone = backbone_from_metadata(metadata)
         self.network = None
-        self._front = engine_front_end(self.config.runtime, self.config.exported_model,
+        self._front = engine_front_end(self.runtime, self.config.exported_model,
                                        self.device)
 
     # --- public API ----------------------------------------------------------------------------
@@ -307,7 +309,7 @@ class ElfDetector:
         up = c.saliency_upsample
         if up != 1.0:                 # autograd only (DetectorConfig.validate)
             sal, desc_map = self._fine_saliency(self._network_input(x, clock), up, clock)
-        elif c.runtime == 'autograd' and clock is not no_clock:
+        elif self.runtime == 'autograd' and clock is not no_clock:
             # The same computation as the autograd front end, with its stages timed.
             sal, desc_map = elf_saliency(self.network, self._network_input(x, clock),
                                          self._offsets, clock=clock)

@@ -10,10 +10,14 @@ scale at the network size, on the detector's device -> (saliency (B, h, w) float
 - 'compile': the same module through ``torch.compile`` (inductor), compiled per input shape;
 - 'bf16': 'forward' under bfloat16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs);
 - 'onnxruntime' / 'openvino': the ONNX export of 'forward' (elf_ros.core.export) run by that
-  engine; the model is exported at start-up, or read from ``exported_model``.
+  engine; the model is exported at start-up, or read from ``exported_model``;
+- 'auto' (the default): 'onnxruntime' where it is measured fastest and exact (docs/core.md,
+  "Runtimes"): a CPU, onnxruntime installed, an EfficientNet-Lite backbone, no fine detection
+  pass; 'autograd' everywhere else.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from typing import Callable, TYPE_CHECKING
@@ -27,7 +31,9 @@ from elf_ros.core.saliency import elf_saliency, Offset
 
 if TYPE_CHECKING:
     from elf_ros.core.backbones import Backbone
+    from elf_ros.core.config import DetectorConfig
 
+LITE_PREFIX = 'efficientnet_lite'    # the backbones 'auto' runs with onnxruntime on a CPU
 FrontEndFn = Callable[[torch.Tensor], tuple[torch.Tensor, tuple[torch.Tensor, ...]]]
 
 
@@ -131,6 +137,27 @@ def engine_front_end(runtime: str, model: bytes | str, device: torch.device) -> 
     return openvino_front_end(model, device, threads)
 
 
+def resolve_runtime(config: 'DetectorConfig', device: torch.device) -> str:
+    """
+    Return the runtime ``config.runtime`` means on ``device``: itself, unless it is 'auto'.
+
+    'auto' is 'onnxruntime' on a CPU (same keypoints and descriptors as autograd, ~1.3x faster
+    on one thread) when onnxruntime and onnx are installed, the backbone is an EfficientNet-Lite
+    (measured; VGG's fastest exact runtime is 'compile', with a long first frame) and there is
+    no fine detection pass (saliency_upsample); with an exported_model always 'onnxruntime'.
+    On CUDA 'autograd' (CUDA graphs; the engines' GPU providers are untested here).
+    """
+    if config.runtime != 'auto':
+        return config.runtime
+    if config.exported_model:
+        return 'onnxruntime'
+    if (device.type != 'cpu' or config.saliency_upsample != 1.0
+            or not config.backbone.startswith(LITE_PREFIX)
+            or not all(importlib.util.find_spec(m) for m in ('onnxruntime', 'onnx'))):
+        return 'autograd'
+    return 'onnxruntime'
+
+
 def make_front_end(runtime: str, backbone: 'Backbone', metadata: dict, preprocessing: str,
                    offsets: list[Offset], half: bool, device: torch.device) -> FrontEndFn:
     """
@@ -138,8 +165,9 @@ def make_front_end(runtime: str, backbone: 'Backbone', metadata: dict, preproces
 
     The engine runtimes export it to ONNX in memory first (dynamic batch and size).
     """
-    if runtime not in RUNTIMES:
-        raise ValueError(f'runtime: allowed {RUNTIMES}; got {runtime!r}')
+    if runtime not in RUNTIMES or runtime == 'auto':
+        raise ValueError(f'runtime: allowed {RUNTIMES[1:]} (resolve auto first); got '
+                         f'{runtime!r}')
     if runtime == 'autograd':
         return autograd_front_end(backbone, backbone.network, preprocessing, offsets, half,
                                   device)

@@ -48,8 +48,13 @@ class StageClock:
 
 
 NETWORK_STAGES = ('forward', 'gradient', 'forward (descriptors)', 'forward (fine)',
-                  'gradient (fine)')
-"""Stages that are the network itself; every other stage is post-processing or transfer."""
+                  'gradient (fine)', 'front end')
+"""
+Stages that are the network itself; every other stage is post-processing or transfer.
+
+'front end' is an engine's or compiled module's one call (runtime other than autograd): it also
+holds normalisation, shifted copies and their average, which are separate stages with autograd.
+"""
 
 
 def profile_stages(detector: Any, images: Sequence[np.ndarray], repeats: int = 5,

@@ -152,8 +152,9 @@ class ElfPipeline:
             outputs.append(f'{sub.topic_name} -> {camera.keypoints.topic_name}')
         detector, config = self.slot.current()
         self.get_logger().info(
-            f'ready: {config.backbone} ({config.weights}) on {detector.device}'
-            f' ({torch.get_num_threads()} CPU threads), cameras: ' + ', '.join(outputs))
+            f'ready: {config.backbone} ({config.weights}) on {detector.device} via '
+            f'{detector.runtime} ({torch.get_num_threads()} CPU threads), cameras: '
+            + ', '.join(outputs))
 
     def _stop(self, timeout: float = 1.0) -> bool:
         """Stop taking frames; False when the worker is still inside a detection."""

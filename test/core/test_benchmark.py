@@ -12,7 +12,9 @@ def test_benchmark_command_prints_table_and_writes_json(tmp_path, capsys):
     table = capsys.readouterr().out
     result = json.loads(out.read_text())
     methods = [r['method'] for r in result['rows']]
-    assert methods == ['elf-random', 'elf-efficientnet_lite0', 'opencv-sift', 'opencv-orb']
+    # runtime auto: the Lite preset runs on ONNX Runtime on a CPU, and the name says so
+    assert methods == ['elf-random', 'elf-efficientnet_lite0 (onnxruntime)', 'opencv-sift',
+                       'opencv-orb']
     assert all(m in table for m in methods)
     for row in result['rows']:
         assert row['full_ms'] > 0 and row['over_sift'] > 0 and row['over_orb'] > 0

@@ -23,7 +23,7 @@ def assert_same_detections(got, ref, atol=1e-4):
 @pytest.mark.parametrize('kw', [{}, LITE], ids=['vgg16', 'lite0'])
 def test_forward_runtime_detects_what_autograd_detects(kw):
     img = [textured(96, 128), textured(96, 128, seed=1)]
-    ref = ElfDetector(small_config(**kw)).detect(img, return_saliency=True)
+    ref = ElfDetector(small_config(runtime='autograd', **kw)).detect(img, return_saliency=True)
     got = ElfDetector(small_config(runtime='forward', **kw)).detect(img, return_saliency=True)
     for g, r in zip(got, ref, strict=True):
         assert_same_detections(g, r, atol=1e-5)
@@ -32,7 +32,8 @@ def test_forward_runtime_detects_what_autograd_detects(kw):
 def test_onnxruntime_runs_the_export_like_torch():
     pytest.importorskip('onnxruntime')
     img = [textured(96, 128), textured(80, 112, seed=2)]      # two sizes: a dynamic-size graph
-    ref = ElfDetector(small_config(**LITE)).detect(img, return_saliency=True)
+    ref = ElfDetector(small_config(runtime='autograd', **LITE)).detect(
+        img, return_saliency=True)
     got = ElfDetector(small_config(runtime='onnxruntime', **LITE)).detect(
         img, return_saliency=True)
     for g, r in zip(got, ref, strict=True):
@@ -53,7 +54,7 @@ def test_elf_export_file_runs_in_the_detector_at_any_batch(tmp_path, capsys):
     assert len(diffs) == 3 and max(diffs) < 1e-4, report      # saliency + 2 description maps
     cfg = dict(backbone='efficientnet_lite0', weights='random', detection_layer='stem_conv',
                description_layer='stage3,stage5', preprocessing='imagenet', shift_averaging=4)
-    ref = ElfDetector(small_config(**cfg))
+    ref = ElfDetector(small_config(runtime='autograd', **cfg))
     run = ElfDetector(small_config(runtime='onnxruntime', exported_model=str(path), **cfg))
     assert run.network is None and run.descriptor_dim == ref.descriptor_dim
     for batch in (1, 3):
@@ -78,7 +79,7 @@ def test_an_export_for_another_front_end_is_refused(tmp_path):
 
 
 def test_config_errors_name_the_problem(tmp_path):
-    with pytest.raises(ConfigError, match="onnxruntime or openvino, got runtime 'forward'"):
+    with pytest.raises(ConfigError, match="onnxruntime, openvino or auto, got runtime 'forward'"):
         small_config(runtime='forward', exported_model='x.onnx').validate()
     with pytest.raises(ConfigError, match='no file'):
         ElfDetector(small_config(runtime='onnxruntime',
@@ -89,6 +90,23 @@ def test_config_errors_name_the_problem(tmp_path):
                                  exported_model=str(tmp_path / 'junk.onnx')))
     with pytest.raises(RuntimeUnavailableError, match='pip install no-such-engine'):
         require('no_such_engine_module', 'no-such-engine', 'onnxruntime')
+
+
+def test_auto_runtime_is_onnxruntime_for_lite_on_a_cpu_and_autograd_elsewhere(tmp_path):
+    """The default: the measured fastest exact runtime where it applies, autograd elsewhere."""
+    pytest.importorskip('onnxruntime')
+    img = [textured(96, 128), textured(80, 112, seed=2)]
+    auto = ElfDetector(small_config(**LITE))
+    assert auto.config.runtime == 'auto' and auto.runtime == 'onnxruntime'
+    ref = ElfDetector(small_config(runtime='autograd', **LITE))
+    for g, r in zip(auto.detect(img, return_saliency=True),
+                    ref.detect(img, return_saliency=True), strict=True):
+        assert_same_detections(g, r)
+    assert ElfDetector(small_config()).runtime == 'autograd'                       # VGG
+    assert ElfDetector(small_config(saliency_upsample=2.0, **LITE)).runtime == 'autograd'
+    assert ElfDetector(small_config(runtime='forward', **LITE)).runtime == 'forward'
+    with pytest.raises(ConfigError, match='saliency_upsample: 2.0 needs runtime'):
+        small_config(saliency_upsample=2.0, exported_model='x.onnx', **LITE).validate()
 
 
 def test_torchvision_backbones_keep_the_autograd_runtime():
@@ -102,7 +120,7 @@ def test_other_runtimes_stay_close_to_autograd(runtime):
     if runtime == 'openvino':
         pytest.importorskip('openvino')
     img = [textured(96, 128)]
-    (ref,) = ElfDetector(small_config(**LITE)).detect(img)
+    (ref,) = ElfDetector(small_config(runtime='autograd', **LITE)).detect(img)
     (got,) = ElfDetector(small_config(runtime=runtime, **LITE)).detect(img)
     dist = torch.cdist(torch.from_numpy(ref.keypoints), torch.from_numpy(got.keypoints))
     within = (dist.min(dim=1).values <= 1.0).float().mean().item()

@@ -29,7 +29,8 @@ DOCUMENTED_ARGUMENTS = {'params_file', 'image_topics', 'namespace', 'device', 'l
 
 
 def stop_cleanly(launch, terminal=False, times=1):
-    """Interrupt like an operator; every process of the launch must end, the launch with 0.
+    """
+    Interrupt like an operator; every process of the launch must end, the launch with 0.
 
     With a repeated Ctrl-C, the later SIGINT can arrive after ros2 launch has finished its
     shutdown and restored Python's own handler: it then ends by that SIGINT (-2, a shell's 130),
