@@ -174,6 +174,35 @@ def test_motion_target_compares_the_default_refinement_rows_with_sift():
     assert motion.motion_targets(rows[:3], refine='none', gaps=(1,))[0][0] is False
 
 
+def test_paired_bootstrap_tells_a_real_difference_from_noise():
+    rng = np.random.default_rng(3)
+    sift = rng.gamma(2.0, 0.1, 19)
+    same = motion.summary.median_difference_interval(sift, sift)
+    assert same == (0.0, 0.0, 0.0)
+    shifted = motion.summary.median_difference_interval(sift + 0.5, sift)
+    assert shifted[0] == pytest.approx(0.5) and shifted[1] > 0.4
+    other = rng.gamma(2.0, 0.1, 19)
+    noisy = motion.summary.median_difference_interval(other, sift)
+    assert noisy[1] < 0 < noisy[2]                      # 19 pairs of one law: not orderable
+    assert noisy == motion.summary.median_difference_interval(other, sift)      # seeded
+    with pytest.raises(ValueError, match='equal, non-zero length'):
+        motion.summary.median_difference_interval([1.0], [1.0, 2.0])
+
+
+def test_motion_target_line_quotes_the_paired_interval():
+    elf = motion.runner.OFFLINE_DEFAULT
+    rows = [target_row('turn', 1, elf, 'lk', 0, 0.10, 2.0),
+            target_row('turn', 1, 'sift', 'lk', 0, 0.10, 2.5)]
+    ids = [[i, i + 1] for i in range(5)]
+    rows[0].update(pair_ids=ids, rotation_errors_deg=[0.1, 0.2, 0.1, 0.3, 0.1],
+                   translation_errors_deg=[1.0, 2.0, 2.0, 3.0, 1.0])
+    rows[1].update(pair_ids=ids, rotation_errors_deg=[0.1, 0.2, 0.1, 0.3, 0.1],
+                   translation_errors_deg=[11.0, 12.0, 12.0, 13.0, 11.0])
+    (ok, line), = motion.motion_targets(rows, refine='lk', gaps=(1,))
+    assert ok and 'paired bootstrap: rot +0.000° [+0.000, +0.000] (within noise)' in line
+    assert 't-dir -10.000° [-10.000, -10.000]' in line and line.count('within noise') == 1
+
+
 def test_refined_pairs_use_fewer_sharper_matches(shared_data: Path):
     """KITTI turn, frames 0 and 1: LK keeps a share of the matches and the pose stays right."""
     from elf_ros.eval.methods import build_method

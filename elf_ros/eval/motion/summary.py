@@ -7,6 +7,8 @@ from elf_ros.eval.methods import ELF_PREFIX
 from elf_ros.eval.motion.runner import DEFAULT_REFINE, OFFLINE_DEFAULT, PairResult, Run
 
 TARGET_GAPS = (1, 2, 5)
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
 
 
 def summarise(pairs: list[PairResult]) -> dict[str, float]:
@@ -27,6 +29,10 @@ def summarise(pairs: list[PairResult]) -> dict[str, float]:
         # after refinement (what the pose was estimated from); the matches when unrefined
         'median_used': float(np.median([p.matches if p.used < 0 else p.used for p in pairs])),
         'pose_ms': 1e3 * float(np.mean([p.seconds for p in pairs])),
+        # per pair, failures as 180 deg: for paired comparisons between methods
+        'pair_ids': [[p.i, p.j] for p in pairs],
+        'rotation_errors_deg': np.nan_to_num(rot, nan=180.0).round(4).tolist(),
+        'translation_errors_deg': np.nan_to_num(tra, nan=180.0).round(4).tolist(),
     }
 
 
@@ -78,6 +84,40 @@ def verdicts(rows: list[dict], gaps: tuple[int, ...] = (1, 5)) -> tuple[str | No
     return best, lines
 
 
+def median_difference_interval(mine: list[float], theirs: list[float], level: float = 0.9,
+                               resamples: int = BOOTSTRAP_RESAMPLES,
+                               seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+    """
+    Median(mine) - median(theirs) over the same pairs, with a paired bootstrap interval.
+
+    Resampling pairs (both methods' errors of a pair together) says how much of a difference
+    between two medians a sequence of 15-50 pairs can tell apart from chance: an interval that
+    holds 0 means this sample cannot order the two methods. Seeded: the same rows give the same
+    interval. Returns (difference, low, high).
+    """
+    a, b = np.asarray(mine, np.float64), np.asarray(theirs, np.float64)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f'paired samples must have one equal, non-zero length: {a.size}, '
+                         f'{b.size}')
+    idx = np.random.default_rng(seed).integers(0, a.size, (resamples, a.size))
+    diffs = np.median(a[idx], axis=1) - np.median(b[idx], axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return float(np.median(a) - np.median(b)), float(low), float(high)
+
+
+def _paired_note(mine: dict, sift: dict) -> str:
+    """' | ELF - SIFT medians, 90 % paired bootstrap: ...' or '' when the pairs differ."""
+    if mine.get('pair_ids') is None or mine.get('pair_ids') != sift.get('pair_ids'):
+        return ''
+    parts = []
+    for key, name in (('rotation_errors_deg', 'rot'), ('translation_errors_deg', 't-dir')):
+        d, low, high = median_difference_interval(mine[key], sift[key])
+        noise = ' (within noise)' if low <= 0 <= high else ''
+        parts.append(f'{name} {d:+.3f}° [{low:+.3f}, {high:+.3f}]{noise}')
+    return ' | minus SIFT, 90 % paired bootstrap: ' + ', '.join(parts)
+
+
 def _row(rows: list[dict], seq: str, k: int, method: str, refine: str) -> dict | None:
     return next((r for r in rows if (r['sequence'], r['k'], r['method'], r.get('refine', 'none'))
                  == (seq, k, method, refine)), None)
@@ -91,8 +131,10 @@ def motion_targets(rows: list[dict], method: str = OFFLINE_DEFAULT,
 
     ``method`` with the benchmark's default refinement fails on no more pairs than SIFT and has
     median rotation and translation-direction errors no larger than SIFT's (SIFT refined the
-    same way: the stage is detector-agnostic). Plain SIFT's numbers are quoted too. A missing
-    row is reported as not met.
+    same way: the stage is detector-agnostic). Plain SIFT's numbers are quoted too, and the
+    median differences with their paired bootstrap intervals (:func:`median_difference_interval`;
+    the verdict itself stays the strict comparison the issue asks for). A missing row is
+    reported as not met.
     """
     out = []
     for seq in dict.fromkeys(r['sequence'] for r in rows):
@@ -118,5 +160,5 @@ def motion_targets(rows: list[dict], method: str = OFFLINE_DEFAULT,
                 line += (f" | sift unrefined {plain['failed']}, "
                          f"{plain['median_rotation_error_deg']:.3f}°, "
                          f"{plain['median_translation_error_deg']:.3f}°")
-            out.append((all(checks), line))
+            out.append((all(checks), line + _paired_note(mine, sift)))
     return out
