@@ -24,6 +24,7 @@ import torch
 
 from elf_ros.core.config import ConfigError, parse_assignment
 from elf_ros.core.detector import ElfDetector
+from elf_ros.core.front_end import upsample_for_detection
 from elf_ros.core.presets import load_preset, PRESETS
 from elf_ros.core.saliency import shift_image
 from elf_ros.core.stages import network_share, profile_stages
@@ -82,10 +83,7 @@ def bare_fn(det: ElfDetector, frames: list[np.ndarray]) -> Callable[[], Any]:
     up = det.config.saliency_upsample
     fine = x0
     if up != 1.0:
-        h, w = x0.shape[-2:]
-        fine = torch.nn.functional.interpolate(x0.contiguous(),
-                                               size=(round(h * up), round(w * up)),
-                                               mode='bilinear', align_corners=False)
+        fine = upsample_for_detection(x0, up)
     x = torch.cat([shift_image(fine, d) for d in det._offsets])
     x = (x.contiguous(memory_format=torch.channels_last) if up == 1.0 else x).detach()
 

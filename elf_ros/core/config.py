@@ -167,8 +167,8 @@ class DetectorConfig:
         'launch overhead at small batches); ignored on CPU.')
     seed: int = _f(0, "Seed of the 'random' weights.", minimum=0, maximum=2**31 - 1)
     runtime: str = _f(
-        'auto', "How the network and its input gradient run: 'auto' (onnxruntime on a CPU "
-        "when it is installed and the config allows it, else autograd), 'autograd' (torch "
+        'auto', "How the network and its input gradient run: 'auto' (onnxruntime for the "
+        "Lite backbones on a CPU when it is installed, else autograd), 'autograd' (torch "
         "autograd, any backbone), 'forward' (the gradient as forward operations), 'compile' "
         "(that, through torch.compile), 'bf16' (that, under bfloat16 autocast), "
         "'onnxruntime' or 'openvino' (its ONNX export run by that engine; pip package of the "
@@ -210,13 +210,6 @@ class DetectorConfig:
             raise ConfigError(
                 f'exported_model: an ONNX file needs runtime {", ".join(ENGINE_RUNTIMES)} or '
                 f'auto, got runtime {self.runtime!r}')
-        if self.saliency_upsample != 1.0 and (self.runtime not in ('autograd', 'auto')
-                                              or self.exported_model):
-            front = 'exported' if self.exported_model else repr(self.runtime)
-            raise ConfigError(
-                f"saliency_upsample: {self.saliency_upsample} needs runtime 'autograd' or "
-                f"'auto' without exported_model (the fine detection pass is not part of the "
-                f'{front} front end); set saliency_upsample to 1.0 or runtime to autograd')
         if self.orientation != 'upright' and self.exported_model:
             raise ConfigError(
                 f'orientation: {self.orientation!r} runs the torch network on rotated copies; an '

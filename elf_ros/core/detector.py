@@ -19,7 +19,7 @@ import torch.nn.functional as F  # noqa: N812 - conventional alias
 from elf_ros.core.backbones import build_backbone
 from elf_ros.core.config import ConfigError, DetectorConfig, ENGINE_RUNTIMES, RUNTIME_FIELDS
 from elf_ros.core.cuda_graph import CUDA_CAPTURE_LOCK, GraphCache
-from elf_ros.core.front_end import normalise_images
+from elf_ros.core.front_end import normalise_images, upsample_for_detection
 from elf_ros.core.orientation import (
     CENTROID_RADIUS,
     NOT_ESTIMATED_ANGLE,
@@ -129,8 +129,12 @@ class ElfDetector:
         size = ((self.config.input_height, self.config.input_width)
                 if self.config.input_width else None)
         metadata = front_end_metadata(self.config, self.backbone, self.preprocessing, size)
+        # autograd's front end is the plain pass; the others hold the fine pass when asked
+        self._front_upsample = (1.0 if self.runtime == 'autograd'
+                                else self.config.saliency_upsample)
         self._front = make_front_end(self.runtime, self.backbone, metadata,
-                                     self.preprocessing, self._offsets, self.half, self.device)
+                                     self.preprocessing, self._offsets, self.half, self.device,
+                                     self._front_upsample)
 
     def _build_exported(self) -> None:
         """Run an elf-export file: its metadata replaces the torch network's description."""
@@ -144,6 +148,7 @@ class ElfDetector:
         check_matches(metadata, self.config, config_graph_fields(self.config))
         self.backbone = backbone_from_metadata(metadata)
         self.network = None
+        self._front_upsample = float(metadata['fields'].get('saliency_upsample', 1.0))
         self._front = engine_front_end(self.runtime, self.config.exported_model,
                                        self.device)
 
@@ -160,7 +165,13 @@ class ElfDetector:
             raise ConfigError(
                 f'cannot change {rebuild} at runtime (needs a new detector); runtime fields: '
                 + ', '.join(sorted(RUNTIME_FIELDS)))
-        self.config = self.config.replace(**changes).validate()
+        config = self.config.replace(**changes).validate()
+        if self.network is None and config.saliency_upsample != self._front_upsample:
+            raise ConfigError(
+                f'saliency_upsample: the exported_model was exported with '
+                f'{self._front_upsample}; export again (elf-export) for '
+                f'{config.saliency_upsample}')
+        self.config = config
         self._make_kernels()
         if self._graphs is not None:
             self._graphs.clear()              # captured graphs hold the old parameters
@@ -307,15 +318,18 @@ class ElfDetector:
         h, w = x.shape[-2:]
         gray = x.mean(dim=1) if c.orientation != 'upright' else None
         up = c.saliency_upsample
-        if up != 1.0:                 # autograd only (DetectorConfig.validate)
+        # The front end computes what it was built for (saliency_upsample is a runtime field:
+        # after a change, the torch network runs it with autograd until the next build).
+        if up == self._front_upsample and not (self.runtime == 'autograd'
+                                               and clock is not no_clock):
+            with clock('front end'):
+                sal, desc_map = self._front(x)
+        elif up != 1.0:
             sal, desc_map = self._fine_saliency(self._network_input(x, clock), up, clock)
-        elif self.runtime == 'autograd' and clock is not no_clock:
+        else:
             # The same computation as the autograd front end, with its stages timed.
             sal, desc_map = elf_saliency(self.network, self._network_input(x, clock),
                                          self._offsets, clock=clock)
-        else:
-            with clock('front end'):
-                sal, desc_map = self._front(x)
         # NMS radius and border are network pixels; the map may be finer (saliency_upsample).
         scale = (sal.shape[-1] / w, sal.shape[-2] / h)
         xy, score, count, thr, unfinished = keypoints_from_saliency(
@@ -357,16 +371,12 @@ class ElfDetector:
         """
         Descriptors from the network-size pass, saliency of the detection tap on x upsampled.
 
-        x: (B, 3, h, w) normalised -> saliency (B, round(h*up), round(w*up)) and the maps.
+        x: (B, 3, h, w) normalised -> saliency (B, floor(h*up), floor(w*up)) and the maps.
         """
-        h, w = x.shape[-2:]
         with clock('forward (descriptors)'), torch.no_grad():
             _f, desc_map = self.network(x)
         with clock('upsample'):
-            # Plain NCHW here: for the 3-channel tap alone it was faster than channels_last
-            # (forward, gradient and the channel mean of the gradient), same values.
-            fine = F.interpolate(x.contiguous(), size=(round(h * up), round(w * up)),
-                                 mode='bilinear', align_corners=False)
+            fine = upsample_for_detection(x, up)
         sal, _none = elf_saliency(self.network, fine, self._offsets, describe=False, clock=clock,
                                   suffix=' (fine)')
         return sal, desc_map

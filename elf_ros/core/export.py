@@ -25,7 +25,9 @@ from elf_ros.core.saliency import shift_offsets
 METADATA_KEY = 'elf_ros.front_end'
 # Config fields that shape the exported graph (weights and seed are inside it, only recorded).
 GRAPH_FIELDS = ('backbone', 'detection_layer', 'description_layer', 'preprocessing',
-                'relu6_pass_gradient', 'shift_averaging')
+                'relu6_pass_gradient', 'shift_averaging', 'saliency_upsample')
+# What a file written before a field joined GRAPH_FIELDS was exported with.
+FIELD_DEFAULTS_OF_OLDER_FILES = {'saliency_upsample': 1.0}
 OPSET = 18
 
 
@@ -97,8 +99,9 @@ def read_metadata(path: str) -> dict[str, Any]:
 def check_matches(metadata: dict[str, Any], config: DetectorConfig, backbone_fields: dict[str, Any]
                   ) -> None:
     """Refuse a config whose graph-defining fields differ from the exported file's."""
+    recorded = {**FIELD_DEFAULTS_OF_OLDER_FILES, **metadata['fields']}
     wrong = [f'{k}: file {v!r}, config {backbone_fields[k]!r}'
-             for k, v in metadata['fields'].items() if backbone_fields.get(k) != v]
+             for k, v in recorded.items() if backbone_fields.get(k) != v]
     size = metadata.get('size')
     if size and [config.input_height, config.input_width] != size:
         wrong.append(f'input size: file fixed at {size[1]}x{size[0]}, config '
@@ -142,7 +145,8 @@ def export_front_end(config: DetectorConfig, path: Path, height: int, width: int
     """
     backbone = build_backbone(config)
     preprocessing = 'imagenet' if config.preprocessing == 'auto' else config.preprocessing
-    front = FrontEnd(backbone, preprocessing, shift_offsets(config.shift_averaging))
+    front = FrontEnd(backbone, preprocessing, shift_offsets(config.shift_averaging),
+                     config.saliency_upsample)
     metadata = front_end_metadata(config, backbone, preprocessing,
                                   (height, width) if fixed_size else None)
     data = export_onnx(front, metadata, height, width, dynamic_size=not fixed_size)

@@ -223,7 +223,8 @@ class ForwardGradientTaps(nn.Module):
 
     ``forward(x, desc_count)`` with x (B, 3, H, W) returns (G, (D, ...)): G (B, 3, H, W) is
     d(1/2 ||F||^2)/dx with each image's F divided by its own max |F| (as elf_saliency seeds
-    autograd), D the description maps of the first ``desc_count`` images.
+    autograd), D the description maps of the first ``desc_count`` images (``desc_count`` 0:
+    the detection tap alone, no description maps). ``describe(x)``: the description maps alone.
     """
 
     def __init__(self, layers: nn.ModuleList, det: int, desc: list[int]) -> None:
@@ -242,13 +243,24 @@ class ForwardGradientTaps(nn.Module):
             if i in self.desc:
                 found[i] = h[:desc_count]
         f = h
-        h = f[:desc_count]
-        for i in range(self.det + 1, max(self.desc) + 1):    # deeper description taps
-            h = self.layers[i](h)
-            if i in self.desc:
-                found[i] = h
+        if desc_count != 0:
+            h = f[:desc_count]
+            for i in range(self.det + 1, max(self.desc) + 1):    # deeper description taps
+                h = self.layers[i](h)
+                if i in self.desc:
+                    found[i] = h
         peak = f.abs().amax(dim=(1, 2, 3), keepdim=True)
         g = f / torch.where(peak > 0, peak, torch.ones_like(peak))
         for adjoint in reversed(adjoints):
             g = adjoint(g)
-        return g, tuple(found[i] for i in self.desc)
+        return g, (tuple(found[i] for i in self.desc) if desc_count != 0 else ())
+
+    def describe(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Return the description maps of x (B, 3, H, W): forward only, to the deepest tap."""
+        found: dict[int, torch.Tensor] = {}
+        h = x
+        for i in range(max(self.desc) + 1):
+            h = self.layers[i](h)
+            if i in self.desc:
+                found[i] = h
+        return tuple(found[i] for i in self.desc)

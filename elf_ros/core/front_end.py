@@ -12,6 +12,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
+import torch.nn.functional as F  # noqa: N812 - conventional alias
 
 from elf_ros.core.backbones import Backbone, SequentialTaps
 from elf_ros.core.forward_gradient import ForwardGradientTaps, UnsupportedLayerError
@@ -33,18 +34,34 @@ def normalise_images(x: torch.Tensor, preprocessing: str, mean: torch.Tensor, st
     return (x / 255.0 - mean) / std
 
 
+def upsample_for_detection(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """
+    (B, C, H, W) -> (B, C, floor(factor H), floor(factor W)), bilinear: the fine pass's input.
+
+    A scale factor, not a size, so the exported graph (ONNX Resize with scales) keeps dynamic
+    sizes and equals the torch paths; plain NCHW (for the 3-channel detection tap alone it was
+    faster than channels_last: forward, gradient and the gradient's channel mean).
+    """
+    return F.interpolate(x.contiguous(), scale_factor=factor, mode='bilinear',
+                         align_corners=False)
+
+
 class FrontEnd(nn.Module):
     """
     Images to saliency and description maps, autograd-free (compilable, exportable).
 
     forward(x) with x (B, 3, H, W) float32 on the 0..255 scale at the network size returns
-    (saliency (B, H, W) float32 in [0, 1], D1, D2, ...): one description map per layer,
-    (B, C_i, H / s_i, W / s_i) in the network's dtype.
+    (saliency (B, H', W') float32 in [0, 1], D1, D2, ...): one description map per layer,
+    (B, C_i, H / s_i, W / s_i) in the network's dtype. With ``saliency_upsample`` u != 1 (the
+    fine detection pass, ``DetectorConfig.saliency_upsample``): the description maps of x, the
+    saliency of the detection tap alone on x upsampled bilinearly by u, H' = floor(u H),
+    W' = floor(u W); otherwise H' = H, W' = W.
     """
 
     def __init__(self, backbone: Backbone, preprocessing: str,
-                 offsets: Sequence[Offset] = ((0, 0),)) -> None:
+                 offsets: Sequence[Offset] = ((0, 0),), saliency_upsample: float = 1.0) -> None:
         super().__init__()
+        self.saliency_upsample = float(saliency_upsample)
         net = backbone.network
         if not isinstance(net, SequentialTaps):
             raise UnsupportedLayerError(
@@ -62,6 +79,11 @@ class FrontEnd(nn.Module):
         dtype = next(self.taps.parameters()).dtype
         x = normalise_images(x.float(), self.preprocessing, self.mean, self.std, self.scale,
                              self.shift).to(dtype)
-        xs = shifted_batch(x, self.offsets).contiguous(memory_format=torch.channels_last)
-        grad, descs = self.taps(xs, x.shape[0])
+        if self.saliency_upsample == 1.0:
+            xs = shifted_batch(x, self.offsets).contiguous(memory_format=torch.channels_last)
+            grad, descs = self.taps(xs, x.shape[0])
+            return (saliency_from_gradient(grad, self.offsets), *descs)
+        descs = self.taps.describe(x.contiguous(memory_format=torch.channels_last))
+        fine = upsample_for_detection(x, self.saliency_upsample)
+        grad, _none = self.taps(shifted_batch(fine, self.offsets), 0)
         return (saliency_from_gradient(grad, self.offsets), *descs)

@@ -12,8 +12,8 @@ scale at the network size, on the detector's device -> (saliency (B, h, w) float
 - 'onnxruntime' / 'openvino': the ONNX export of 'forward' (elf_ros.core.export) run by that
   engine; the model is exported at start-up, or read from ``exported_model``;
 - 'auto' (the default): 'onnxruntime' where it is measured fastest and exact (docs/core.md,
-  "Runtimes"): a CPU, onnxruntime installed, an EfficientNet-Lite backbone, no fine detection
-  pass; 'autograd' everywhere else.
+  "Runtimes"): a CPU, onnxruntime installed, an EfficientNet-Lite backbone; 'autograd'
+  everywhere else.
 """
 from __future__ import annotations
 
@@ -142,28 +142,30 @@ def resolve_runtime(config: 'DetectorConfig', device: torch.device) -> str:
     Return the runtime ``config.runtime`` means on ``device``: itself, unless it is 'auto'.
 
     'auto' is 'onnxruntime' on a CPU (same keypoints and descriptors as autograd, ~1.3x faster
-    on one thread) when onnxruntime and onnx are installed, the backbone is an EfficientNet-Lite
-    (measured; VGG's fastest exact runtime is 'compile', with a long first frame) and there is
-    no fine detection pass (saliency_upsample); with an exported_model always 'onnxruntime'.
+    on one thread; the fine detection pass of saliency_upsample included) when onnxruntime and
+    onnx are installed and the backbone is an EfficientNet-Lite (measured; VGG's fastest exact
+    runtime is 'compile', with a long first frame); with an exported_model always 'onnxruntime'.
     On CUDA 'autograd' (CUDA graphs; the engines' GPU providers are untested here).
     """
     if config.runtime != 'auto':
         return config.runtime
     if config.exported_model:
         return 'onnxruntime'
-    if (device.type != 'cpu' or config.saliency_upsample != 1.0
-            or not config.backbone.startswith(LITE_PREFIX)
+    if (device.type != 'cpu' or not config.backbone.startswith(LITE_PREFIX)
             or not all(importlib.util.find_spec(m) for m in ('onnxruntime', 'onnx'))):
         return 'autograd'
     return 'onnxruntime'
 
 
 def make_front_end(runtime: str, backbone: 'Backbone', metadata: dict, preprocessing: str,
-                   offsets: list[Offset], half: bool, device: torch.device) -> FrontEndFn:
+                   offsets: list[Offset], half: bool, device: torch.device,
+                   saliency_upsample: float = 1.0) -> FrontEndFn:
     """
     Return the front end of a freshly built torch backbone (on ``device``) for ``runtime``.
 
-    The engine runtimes export it to ONNX in memory first (dynamic batch and size).
+    The engine runtimes export it to ONNX in memory first (dynamic batch and size). The
+    'autograd' front end is the plain pass (the detector runs the fine one); the others hold
+    the fine detection pass when ``saliency_upsample`` != 1.
     """
     if runtime not in RUNTIMES or runtime == 'auto':
         raise ValueError(f'runtime: allowed {RUNTIMES[1:]} (resolve auto first); got '
@@ -171,7 +173,7 @@ def make_front_end(runtime: str, backbone: 'Backbone', metadata: dict, preproces
     if runtime == 'autograd':
         return autograd_front_end(backbone, backbone.network, preprocessing, offsets, half,
                                   device)
-    front = FrontEnd(backbone, preprocessing, offsets).to(device)
+    front = FrontEnd(backbone, preprocessing, offsets, saliency_upsample).to(device)
     if runtime not in ENGINE_RUNTIMES:
         return module_front_end(front, runtime, device)
     from elf_ros.core.export import export_onnx  # noqa: PLC0415 - avoids an import cycle

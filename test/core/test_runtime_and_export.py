@@ -103,10 +103,60 @@ def test_auto_runtime_is_onnxruntime_for_lite_on_a_cpu_and_autograd_elsewhere(tm
                     ref.detect(img, return_saliency=True), strict=True):
         assert_same_detections(g, r)
     assert ElfDetector(small_config()).runtime == 'autograd'                       # VGG
-    assert ElfDetector(small_config(saliency_upsample=2.0, **LITE)).runtime == 'autograd'
+    assert ElfDetector(small_config(saliency_upsample=2.0, **LITE)).runtime == 'onnxruntime'
     assert ElfDetector(small_config(runtime='forward', **LITE)).runtime == 'forward'
-    with pytest.raises(ConfigError, match='saliency_upsample: 2.0 needs runtime'):
-        small_config(saliency_upsample=2.0, exported_model='x.onnx', **LITE).validate()
+
+
+FINE = dict(LITE, subpixel=True, nms_mode='float', threshold_scale=0.25, subpixel_window=5)
+
+
+@pytest.mark.parametrize('runtime, up', [('forward', 2.0), ('onnxruntime', 2.0),
+                                         ('onnxruntime', 1.5)])
+def test_fine_detection_pass_runs_in_every_front_end(runtime, up):
+    """saliency_upsample inside the forward-operation / exported front end = autograd's."""
+    if runtime == 'onnxruntime':
+        pytest.importorskip('onnxruntime')
+    img = [textured(96, 128), textured(80, 112, seed=2)]
+    ref = ElfDetector(small_config(runtime='autograd', saliency_upsample=up, **FINE))
+    got = ElfDetector(small_config(runtime=runtime, saliency_upsample=up, **FINE))
+    for g, r in zip(got.detect(img, return_saliency=True),
+                    ref.detect(img, return_saliency=True), strict=True):
+        assert_same_detections(g, r)
+
+
+def test_a_runtime_change_of_saliency_upsample_keeps_engine_detectors_exact():
+    """Built for one factor, asked for another: the torch network runs it until a rebuild."""
+    pytest.importorskip('onnxruntime')
+    img = [textured(96, 128, seed=4)]
+    det = ElfDetector(small_config(runtime='onnxruntime', **FINE))
+    for up in (2.0, 1.0):
+        det.update(saliency_upsample=up)
+        (ref,) = ElfDetector(small_config(runtime='autograd', saliency_upsample=up,
+                                          **FINE)).detect(img)
+        (got,) = det.detect(img)
+        np.testing.assert_allclose(got.keypoints, ref.keypoints, atol=1e-4)
+        np.testing.assert_allclose(got.descriptors, ref.descriptors, atol=1e-4)
+
+
+def test_an_exported_fine_front_end_runs_and_other_factors_are_refused(tmp_path):
+    pytest.importorskip('onnxruntime')
+    path = tmp_path / 'fine.onnx'
+    sets = ['weights=random', 'input_long_side=0', 'saliency_upsample=2.0']
+    assert elf_export([str(path), '--preset', 'efficientnet_lite0', '--width', '64',
+                       '--height', '48', *[f'--set={s}' for s in sets]]) == 0
+    cfg = dict(backbone='efficientnet_lite0', weights='random', detection_layer='stem_conv',
+               description_layer='stage3,stage5', preprocessing='imagenet', shift_averaging=4,
+               subpixel=True, nms_mode='float', saliency_upsample=2.0)
+    img = [textured(96, 128, seed=6)]
+    (ref,) = ElfDetector(small_config(runtime='autograd', **cfg)).detect(img)
+    run = ElfDetector(small_config(exported_model=str(path), **cfg))      # runtime auto
+    assert run.runtime == 'onnxruntime' and run.network is None
+    (got,) = run.detect(img)
+    np.testing.assert_allclose(got.keypoints, ref.keypoints, atol=1e-4)
+    with pytest.raises(ConfigError, match='exported with 2.0'):
+        run.update(saliency_upsample=1.0)
+    with pytest.raises(ConfigError, match='saliency_upsample: file 2.0, config 1.0'):
+        ElfDetector(small_config(exported_model=str(path), **dict(cfg, saliency_upsample=1.0)))
 
 
 def test_torchvision_backbones_keep_the_autograd_runtime():
