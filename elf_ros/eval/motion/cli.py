@@ -34,7 +34,12 @@ from elf_ros.eval.motion.runner import (
     Run,
     run_method,
 )
-from elf_ros.eval.motion.summary import motion_targets, table_rows, TARGET_GAPS
+from elf_ros.eval.motion.summary import (
+    motion_targets,
+    PER_PAIR_KEYS,
+    table_rows,
+    TARGET_GAPS,
+)
 from elf_ros.eval.sequences import load_sequence, SequenceError
 
 
@@ -132,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                                                           else sys.argv[1:])
     (args.out / 'results.md').write_text(markdown(rows, runs, unavailable, targets, command))
     (args.out / 'results.json').write_text(json.dumps({
-        'command': command, 'rows': rows,
+        'command': command,
+        'rows': [{k: v for k, v in r.items() if k not in PER_PAIR_KEYS} for r in rows],
         'target': [{'met': ok, 'line': line} for ok, line in targets],
         'unavailable': unavailable,
         'pairs': [{'sequence': r.sequence, 'method': r.method, 'refine': r.refine, 'k': k,

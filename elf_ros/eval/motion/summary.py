@@ -7,6 +7,8 @@ from elf_ros.eval.methods import ELF_PREFIX
 from elf_ros.eval.motion.runner import DEFAULT_REFINE, OFFLINE_DEFAULT, PairResult, Run
 
 TARGET_GAPS = (1, 2, 5)
+# Per-pair values in a row (for paired comparisons); results.json keeps them under 'pairs'.
+PER_PAIR_KEYS = ('pair_ids', 'rotation_errors_deg', 'translation_errors_deg')
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
