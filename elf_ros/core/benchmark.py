@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import os
 from pathlib import Path
 import platform
+import re
 import sys
 from typing import Any, Callable, Protocol
 
@@ -122,12 +123,14 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
     'efficientnet_lite1:nms_mode=float,saliency_upsample=2' -> (preset, typed field changes).
 
     Values are typed and checked by the core's field parser; unknown presets or fields raise
-    ConfigError naming what is allowed.
+    ConfigError naming what is allowed. A comma starts a new field only before ``NAME=``, so a
+    list value keeps its commas: 'efficientnet_lite1:description_layer=stage3,stage4'.
     """
     preset, _, rest = spec.partition(':')
     if preset not in PRESETS:
         raise ConfigError(f'preset: unknown {preset!r}; allowed: {", ".join(PRESETS)}')
-    return preset, dict(parse_assignment(item) for item in rest.split(',') if item)
+    items = re.split(r',(?=\s*[A-Za-z_]\w*\s*=)', rest)
+    return preset, dict(parse_assignment(item) for item in items if item)
 
 
 def build(spec: str, args: Settings,
@@ -160,37 +163,44 @@ def build(spec: str, args: Settings,
 
 def run(args: Settings,
         weight_files: Mapping[str, str | Path] = {}) -> dict[str, Any]:  # noqa: B006
-    """Time every preset of `args` and OpenCV SIFT/ORB; one row per method."""
+    """
+    Time every preset of `args` and OpenCV SIFT/ORB; one row per method.
+
+    Interleaved: each round calls every method once (full pipeline and bare network of each
+    preset, SIFT, ORB), so load drifting on a shared machine hits them alike and the ratios
+    hold even when the milliseconds do not. Stage profiles run afterwards, per preset.
+    """
     if args.threads:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
     frame, source = bench_frame(args.width, args.height, args.image)
     frames = [frame] * args.batch
+    built = [(preset, *build(preset, args, weight_files)) for preset in args.presets]
+    device = str(built[0][1].device) if built else 'cpu'
+    cuda = any(det.device.type == 'cuda' for _, det, _ in built)
+    fns: list[Callable[[], Any]] = []
+    for _, det, _ in built:
+        fns += [lambda d=det: d.detect(frames), bare_fn(det, frames)]
+    fns += [opencv_fn(kind, frames) for kind in ('sift', 'orb')]
+    times = median_ms(fns, args.repeats, args.warmup,
+                      torch.cuda.synchronize if cuda else no_sync)
     rows: list[dict[str, Any]] = []
-    device = 'cpu'
-    for preset in args.presets:
-        det, weights = build(preset, args, weight_files)
-        device = str(det.device)
-        sync = torch.cuda.synchronize if det.device.type == 'cuda' else no_sync
-        full, bare = median_ms([lambda d=det: d.detect(frames), bare_fn(det, frames)],
-                             args.repeats, args.warmup, sync)
-        n = len(det.detect(frames)[0])
+    for i, (preset, det, weights) in enumerate(built):
+        full, bare = times[2 * i], times[2 * i + 1]
         if args.profile:
             print_profile(lambda d=det: d.detect(frames), preset)
-        c = det.config
         runtime = '' if det.runtime == 'autograd' else f' ({det.runtime})'
         rows.append(dict(method=f'elf-{preset}{runtime}', weights=weights,
                          layers=f'{det.backbone.detection_layer}/{det.backbone.description_layer}',
                          precision=('fp16' if det.half else 'fp32') + (
                              '+graph' if det._graphs is not None else ''),
                          full_ms=full / args.batch, bare_ms=bare / args.batch,
-                         keypoints=n, shift_averaging=c.shift_averaging))
+                         keypoints=len(det.detect(frames)[0]),
+                         shift_averaging=det.config.shift_averaging))
         if getattr(args, 'stages', False):
             rows[-1]['stages'] = {k: v / args.batch for k, v in profile_stages(
                 det, frames, args.repeats, args.warmup).items()}
-        del det
-    for kind in ('sift', 'orb'):
-        (ms,) = median_ms([opencv_fn(kind, frames)], args.repeats, args.warmup)
+    for kind, ms in zip(('sift', 'orb'), times[-2:], strict=True):
         rows.append(dict(method=f'opencv-{kind}', weights='-', layers='-', precision='-',
                          full_ms=ms / args.batch, bare_ms=None,
                          keypoints=len(opencv_fn(kind, [frame])()[0][0]), shift_averaging=None))

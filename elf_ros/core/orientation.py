@@ -135,8 +135,9 @@ def copy_descriptors(network: nn.Module, x: torch.Tensor, upright_maps: Sequence
 
     ``x`` (B, 3, H, W) is the normalised network input, ``upright_maps`` the description maps
     the detection pass already computed for it (copy 0 reuses them). The other copies run
-    through ``network`` one batch per copy shape (at K = 8: 180; 90 and 270; the four
-    diagonals), gradient-free.
+    through ``network`` gradient-free: on a GPU one batch per copy shape (at K = 8: 180; 90 and
+    270; the four diagonals); on a CPU one copy at a time (a batch of four diagonal canvases
+    took twice as long as four single passes on one thread: it no longer fits the caches).
     """
     b = x.shape[0]
     h, w = x.shape[-2:]
@@ -145,9 +146,9 @@ def copy_descriptors(network: nn.Module, x: torch.Tensor, upright_maps: Sequence
     groups: dict[tuple[int, int], list[tuple[int, tuple[float, ...]]]] = {}
     for k, phi in enumerate(copy_angles(rotations)[1:], start=1):
         size, affine = copy_geometry(h, w, phi)
-        groups.setdefault(size, []).append((k, affine))
+        groups.setdefault((*size, k if not x.is_cuda else 0), []).append((k, affine))
     with torch.no_grad():
-        for size, members in groups.items():
+        for (*size, _copy), members in groups.items():
             batch = torch.cat([rotated_copy(x, size, aff) for _, aff in members])
             batch = batch.contiguous(memory_format=torch.channels_last)
             _, maps = network(batch, None)

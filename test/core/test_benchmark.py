@@ -47,28 +47,24 @@ def test_bad_variants_are_refused_before_timing(capsys):
         assert f'--presets {spec}' in capsys.readouterr().err
 
 
-def test_variants_command_times_each_variant_against_the_preset(tmp_path, capsys):
-    import cv2
-    import numpy as np
+def test_variants_of_one_preset_with_list_values_are_timed_in_one_run(tmp_path):
     import pytest
 
-    from elf_ros.bench import variants
-    from elf_ros.bench.variants import cli as variants_cli
     from elf_ros.core import ConfigError
+    from elf_ros.core.benchmark import parse_variant
 
-    assert variants.parse_variant('rot=orientation=centroid,rotations=4') == (
-        'rot', {'orientation': 'centroid', 'rotations': 4})
+    # A comma starts a new field only before NAME=: list values keep theirs.
+    assert parse_variant('efficientnet_lite1:description_layer=stage3,stage4,nms_radius=4') == (
+        'efficientnet_lite1', {'description_layer': 'stage3,stage4', 'nms_radius': 4})
+    assert parse_variant('random:orientation=centroid,rotations=4') == (
+        'random', {'orientation': 'centroid', 'rotations': 4})
     with pytest.raises(ConfigError, match='rotations'):
-        variants.parse_variant('bad=rotations=many')
-    image = tmp_path / 'photo.png'
-    rng = np.random.default_rng(0)
-    cv2.imwrite(str(image), cv2.resize(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8),
-                                       (640, 480), interpolation=cv2.INTER_CUBIC))
-    assert variants_cli.main(['--preset', 'random', '--image', str(image), '--repeats', '1',
-                          '--variant', 'rot4=orientation=centroid,rotations=4']) == 0
-    rows = [line.split('|')[1:-1] for line in capsys.readouterr().out.splitlines()
-            if line.startswith('| ')]
-    assert [r[0].strip() for r in rows] == ['variant', 'random', 'rot4', 'sift']
-    assert rows[2][1].strip() == 'orientation=centroid, rotations=4'
-    assert rows[1][3].strip() == '1.00x'            # the preset is the reference
-    assert all(float(r[2]) > 0 for r in rows[1:])
+        parse_variant('random:rotations=many')
+    out = tmp_path / 'bench.json'
+    assert benchmark.main(['--presets', 'random', 'random:orientation=centroid,rotations=4',
+                           '--width', '96', '--height', '64', '--repeats', '1', '--warmup', '0',
+                           '--device', 'cpu', '--json', str(out)]) == 0
+    rows = json.loads(out.read_text())['rows']
+    assert [r['method'] for r in rows] == ['elf-random', 'elf-random:orientation=centroid,'
+                                           'rotations=4', 'opencv-sift', 'opencv-orb']
+    assert all(r['full_ms'] > 0 for r in rows)
