@@ -49,9 +49,9 @@ from elf_ros.core import (
     RefineConfig,
     RelativePose,
 )
-from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
+from elf_ros.ros.frame_input import read_frame
 from elf_ros.ros.params import ReadOnlyParametersNode
 from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stamp_pairing import stamp_of, StampPairer
@@ -189,18 +189,10 @@ class MatcherNode(ReadOnlyParametersNode):
 
     def _process(self, msg: Features, image_msg: Image | None) -> None:
         """Match one frame with the previous one; draw it when its image is here."""
-        try:
-            keypoints, _, descriptors = messages.features_from_msg(msg)
-        except ValueError as err:
-            self.get_logger().warning(f'ignoring a malformed Features message: {err}')
+        frame_input = read_frame(msg, image_msg, self.get_logger())
+        if frame_input is None:
             return
-        image = None
-        if image_msg is not None:
-            try:
-                image = to_detector_image(image_msg)
-            except ImageConversionError as err:
-                self.get_logger().warning(f'cannot use the image: {err}',
-                                          throttle_duration_sec=10)
+        keypoints, descriptors, image = frame_input
         previous, self._previous = self._previous, (keypoints, descriptors, image)
         self._last['frames'] += 1
         empty = np.zeros((0, 2), np.float32)

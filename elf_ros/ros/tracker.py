@@ -40,9 +40,9 @@ from elf_ros.core import (
     vins_columns,
     VINS_LAYOUTS,
 )
-from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.msg import Features
 from elf_ros.ros import messages
+from elf_ros.ros.frame_input import read_frame
 from elf_ros.ros.params import ReadOnlyParametersNode
 from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stamp_pairing import stamp_of, StampPairer
@@ -211,18 +211,11 @@ class TrackerNode(ReadOnlyParametersNode):
         manager = self._manager
         if manager is None:
             return
-        try:
-            keypoints, _, descriptors = messages.features_from_msg(msg)
-        except ValueError as err:
-            self.get_logger().warning(f'ignoring a malformed Features message: {err}')
+        frame_input = read_frame(msg, image_msg, self.get_logger(),
+                                 'tracking without the image')
+        if frame_input is None:
             return
-        image = None
-        if image_msg is not None:
-            try:
-                image = to_detector_image(image_msg)
-            except ImageConversionError as err:
-                self.get_logger().warning(f'tracking without the image: {err}',
-                                          throttle_duration_sec=10)
+        keypoints, descriptors, image = frame_input
         key = stamp_of(msg.header)
         if self._last_stamp is not None and key <= self._last_stamp:
             self.get_logger().warning('time went backwards (a bag restarted?): tracks restart')
