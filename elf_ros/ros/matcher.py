@@ -51,7 +51,7 @@ from elf_ros.core import (
 )
 from elf_ros.msg import Features
 from elf_ros.ros import messages
-from elf_ros.ros.frame_input import read_frame
+from elf_ros.ros.frame_input import follow_images, read_frame
 from elf_ros.ros.params import ReadOnlyParametersNode
 from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stamp_pairing import stamp_of, StampPairer
@@ -153,15 +153,8 @@ class MatcherNode(ReadOnlyParametersNode):
     def _follow_matches_subscribers(self) -> None:
         """Subscribe to the images while refining or while someone looks at `matches`."""
         wanted = self._refine is not None or self._matches.get_subscription_count() > 0
-        if wanted and self._image_sub is None:
-            self._image_sub = self.create_subscription(
-                Image, self._param('image_topic'), self._on_image,
-                QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT))
-        elif not wanted and self._image_sub is not None:
-            self.destroy_subscription(self._image_sub)
-            self._image_sub = None
-            for msg in self._pending.drain():     # nothing to wait for any more
-                self._process(msg, None)
+        self._image_sub = follow_images(self, self._image_sub, wanted, self._param('image_topic'),
+                                        self._on_image, self._pending, self._process)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg

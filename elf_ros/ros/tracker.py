@@ -42,7 +42,7 @@ from elf_ros.core import (
 )
 from elf_ros.msg import Features
 from elf_ros.ros import messages
-from elf_ros.ros.frame_input import read_frame
+from elf_ros.ros.frame_input import follow_images, read_frame
 from elf_ros.ros.params import ReadOnlyParametersNode
 from elf_ros.ros.shutdown import run_node
 from elf_ros.ros.stamp_pairing import stamp_of, StampPairer
@@ -157,15 +157,8 @@ class TrackerNode(ReadOnlyParametersNode):
         """Images are needed for refinement and bridging, or while someone looks at `tracks`."""
         wanted = (self._config.refine or self._config.bridge > 0
                   or self._tracks.get_subscription_count() > 0)
-        if wanted and self._image_sub is None:
-            self._image_sub = self.create_subscription(
-                Image, self._param('image_topic'), self._on_image,
-                QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT))
-        elif not wanted and self._image_sub is not None:
-            self.destroy_subscription(self._image_sub)
-            self._image_sub = None
-            for msg in self._pending.drain():       # nothing to wait for any more
-                self._process(msg, None)
+        self._image_sub = follow_images(self, self._image_sub, wanted, self._param('image_topic'),
+                                        self._on_image, self._pending, self._process)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
