@@ -8,6 +8,7 @@ from elf_ros.core import RefineConfig
 from elf_ros.eval import datasets as ds
 from elf_ros.eval import refinement
 from elf_ros.eval.methods import build_method
+from elf_ros.eval.refinement import cli as refinement_cli
 
 
 def test_prewarp_follows_the_boat_zoom_where_plain_lk_drops_matches(shared_data: Path):
@@ -35,7 +36,7 @@ def test_summary_pools_the_correct_matches_of_all_pairs():
 
 def test_command_line_writes_tables(shared_data: Path, tmp_path: Path):
     out = tmp_path / 'refine'
-    code = refinement.main(['--dataset', f'oxford:{shared_data / "oxford_ubc"}', '--methods',
+    code = refinement_cli.main(['--dataset', f'oxford:{shared_data / "oxford_ubc"}', '--methods',
                             'orb', '--variants', 'none,lk', '--limit', '1', '--out', str(out)])
     assert code == 0
     rows = json.loads((out / 'results.json').read_text())['rows']

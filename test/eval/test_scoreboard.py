@@ -7,7 +7,8 @@ import pytest
 from elf_ros.eval.metrics import PairScores
 from elf_ros.eval.report import summarise
 from elf_ros.eval.runner import PairRecord
-from elf_ros.eval.scoreboard import main, replace_blocks, scoreboard_markdown, summary_markdown
+from elf_ros.eval.scoreboard import replace_blocks, scoreboard_markdown, summary_markdown
+from elf_ros.eval.scoreboard.cli import main
 from elf_ros.eval.targets import check_targets
 
 

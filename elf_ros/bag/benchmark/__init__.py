@@ -12,11 +12,9 @@ ratio.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 import shutil
 import statistics
-import sys
 import tempfile
 
 import cv2
@@ -25,8 +23,6 @@ import torch
 from elf_ros.bag.pack import pack_folder, read_folder
 from elf_ros.bag.process import process_bag, ProcessOptions
 from elf_ros.core import call_times, ElfDetector, load_preset, WeightsError
-
-DEFAULT_FRAMES = Path(__file__).resolve().parents[3] / 'shared/data/kitti_seq1/image_l'
 
 
 def detect_all(detector: ElfDetector, frames: list, batch: int) -> None:
@@ -115,31 +111,3 @@ def table(r: dict) -> str:
         f"{r['overhead_paired_pct']:+.1f} % (paired per repeat); time outside detect() within "
         f"the bag run: {r['bag_work_pct']:.1f} % of its detector time"]
     return '\n'.join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    p.add_argument('--frames', type=Path, default=DEFAULT_FRAMES, help='folder of frames')
-    p.add_argument('--preset', default='efficientnet_lite1')
-    p.add_argument('--batch', type=int, default=4)
-    p.add_argument('--device', default='cpu')
-    p.add_argument('--threads', type=int, default=1, help='torch/OpenCV threads (0 = keep)')
-    p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--limit', type=int, default=0, help='use only the first N frames')
-    p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
-    p.add_argument('--outputs', nargs='+', default=['features'],
-                   choices=('features', 'keypoints', 'descriptors'))
-    p.add_argument('--json', type=Path, help='write the numbers as JSON')
-    args = p.parse_args(argv)
-    if not args.frames.is_dir():
-        print(f'error: no frames folder {args.frames}', file=sys.stderr)
-        return 2
-    result = run(args)
-    print(table(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + '\n')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
