@@ -5,6 +5,7 @@ import signal
 import threading
 import time
 
+import cv2
 import pytest
 import yaml
 
@@ -135,7 +136,12 @@ def test_params_file_in_the_node_format(bag, tmp_path, capsys):
 
 def test_interrupt_leaves_no_output(bag, tmp_path, capsys):
     """A real SIGINT mid-run: exit 130, no output, staging folder removed."""
-    frames = [('/cam/image_raw', i + 1, image_message(rgb(i), 'rgb8', i + 1)) for i in range(40)]
+    # 1000 small frames: seconds of work after the first output file appears, so the
+    # interrupt lands mid-run even when a loaded machine schedules the killer late (with 40
+    # full-size frames the run sometimes finished first and exited 0).
+    small = [cv2.resize(rgb(i), (96, 72), interpolation=cv2.INTER_AREA) for i in range(10)]
+    frames = [('/cam/image_raw', i + 1, image_message(small[i % 10], 'rgb8', i + 1))
+              for i in range(1000)]
     write_bag(tmp_path / 'long', frames)
     out = tmp_path / 'out'
 
