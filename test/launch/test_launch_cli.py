@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import time
+import warnings
 
 import pytest
 from ros2_cli import REPO, wait_until
@@ -50,6 +51,8 @@ def stop_cleanly(launch, terminal=False, times=1):
            and time.monotonic() < deadline):
         time.sleep(0.2)
     if launch.popen.poll() is None and 'user interrupted' not in launch.output():
+        warnings.warn(f'{launch.name}: ros2 launch had not taken the SIGINT after '
+                      f'{INTERRUPT_LOGGED_S} s; sent another (ros2/launch#495)', stacklevel=2)
         launch.interrupt(terminal=terminal)
         times += 1
     code = launch.wait(STOP_S)
