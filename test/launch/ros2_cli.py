@@ -140,6 +140,19 @@ class Ros2:
                           '--topic', topic, '--rate', str(rate), '--duration', '600')
 
 
+def as_from_a_terminal() -> None:
+    """
+    Give the child Ctrl-C's default meaning, whatever the test run inherited.
+
+    A test run started in the background by a non-interactive shell (a CI script's `cmd &`)
+    ignores SIGINT and SIGQUIT, and an ignored signal stays ignored across exec: ros2 launch
+    would then never hear the operator's Ctrl-C these tests send. A terminal's processes have
+    the default disposition; so do these.
+    """
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 class Process:
     """A background process and everything it starts (one session: the terminal's view)."""
 
@@ -147,7 +160,7 @@ class Process:
         self.name, self.log = name, log
         self._file = open(log, 'w')
         self.popen = subprocess.Popen(cmd, env=env, stdout=self._file, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+                                      start_new_session=True, preexec_fn=as_from_a_terminal)
         self.sid = self.popen.pid
 
     def output(self) -> str:

@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import time
-import warnings
 
 import pytest
 from ros2_cli import REPO, wait_until
@@ -29,9 +28,6 @@ DOCUMENTED_ARGUMENTS = {'params_file', 'image_topics', 'namespace', 'device', 'l
                         'matcher_refine', 'tracker'}
 
 
-INTERRUPT_LOGGED_S = 5    # ros2 launch logs 'user interrupted' at once when it takes a SIGINT
-
-
 def stop_cleanly(launch, terminal=False, times=1):
     """
     Interrupt like an operator; every process of the launch must end, the launch with 0.
@@ -39,22 +35,10 @@ def stop_cleanly(launch, terminal=False, times=1):
     With a repeated Ctrl-C, the later SIGINT can arrive after ros2 launch has finished its
     shutdown and restored Python's own handler: it then ends by that SIGINT (-2, a shell's 130),
     which is upstream launch's behaviour, not a failure of ours, as long as every node
-    finished cleanly (checked below). ros2 launch started without a terminal sometimes does not
-    take a SIGINT at all (ros2/launch#495, open upstream; seen once in CI on an idle launch):
-    when it has not logged the interrupt after INTERRUPT_LOGGED_S, the operator presses Ctrl-C
-    again, and that counts as a repeated interrupt.
+    finished cleanly (checked below).
     """
     assert launch.popen.poll() is None, launch.output()[-4000:]
     launch.interrupt(terminal=terminal, times=times)
-    deadline = time.monotonic() + INTERRUPT_LOGGED_S
-    while (launch.popen.poll() is None and 'user interrupted' not in launch.output()
-           and time.monotonic() < deadline):
-        time.sleep(0.2)
-    if launch.popen.poll() is None and 'user interrupted' not in launch.output():
-        warnings.warn(f'{launch.name}: ros2 launch had not taken the SIGINT after '
-                      f'{INTERRUPT_LOGGED_S} s; sent another (ros2/launch#495)', stacklevel=2)
-        launch.interrupt(terminal=terminal)
-        times += 1
     code = launch.wait(STOP_S)
     accepted = {0, -signal.SIGINT} if times > 1 else {0}
     assert code in accepted, f'exit {code}\n' + launch.output()[-4000:]
