@@ -98,8 +98,10 @@ class ElfDetector:
 
     def _build(self) -> None:
         c = self.config
-        # What runs the front end: config.runtime, with 'auto' resolved for this device.
+        # What runs the front end: config.runtime, with 'auto' resolved for this device;
+        # runtime_note says why 'auto' fell back to autograd ('' when it did not).
         self.runtime = resolve_runtime(c, self.device)
+        self.runtime_note = ''
         self.half = c.half_precision and self.device.type == 'cuda' and (
             self.runtime not in ENGINE_RUNTIMES)
         self.preprocessing = 'imagenet' if c.preprocessing == 'auto' else c.preprocessing
@@ -129,6 +131,18 @@ class ElfDetector:
         size = ((self.config.input_height, self.config.input_width)
                 if self.config.input_width else None)
         metadata = front_end_metadata(self.config, self.backbone, self.preprocessing, size)
+        try:
+            self._make_front(metadata)
+        except Exception as err:  # noqa: BLE001 - 'auto' must not stop what autograd can run
+            if self.config.runtime != 'auto' or self.runtime == 'autograd':
+                raise
+            self.runtime_note = (f'auto: {self.runtime} could not be built ({type(err).__name__}'
+                                 f': {err}); running autograd')
+            self.runtime = 'autograd'
+            self._make_front(metadata)
+
+    def _make_front(self, metadata: dict) -> None:
+        """Build the front end of ``self.runtime`` over the torch network."""
         # autograd's front end is the plain pass; the others hold the fine pass when asked
         self._front_upsample = (1.0 if self.runtime == 'autograd'
                                 else self.config.saliency_upsample)

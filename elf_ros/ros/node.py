@@ -151,6 +151,8 @@ class ElfPipeline:
             camera.diagnostic_name = f'{self.get_fully_qualified_name()}: {sub.topic_name}'
             outputs.append(f'{sub.topic_name} -> {camera.keypoints.topic_name}')
         detector, config = self.slot.current()
+        if detector.runtime_note:
+            self.get_logger().warning(detector.runtime_note)
         self.get_logger().info(
             f'ready: {config.backbone} ({config.weights}) on {detector.device} via '
             f'{detector.runtime} ({torch.get_num_threads()} CPU threads), cameras: '

@@ -232,6 +232,9 @@ class DetectorSlot:
             self._pending = runtime_diff(target, self._target)
             self._config = self._target
         self.running_preset = self.preset
+        if detector.runtime_note:
+            self._log.warning(detector.runtime_note)
         self._log.info(f'detector rebuilt in {time.monotonic() - start:.1f} s: {target.backbone} '
                        f'({target.detection_layer or "default"} / '
-                       f'{target.description_layer or "default"}) on {detector.device}')
+                       f'{target.description_layer or "default"}) on {detector.device} via '
+                       f'{detector.runtime}')

@@ -159,6 +159,26 @@ def test_an_exported_fine_front_end_runs_and_other_factors_are_refused(tmp_path)
         ElfDetector(small_config(exported_model=str(path), **dict(cfg, saliency_upsample=1.0)))
 
 
+def test_auto_falls_back_to_autograd_when_the_engine_cannot_be_built(monkeypatch):
+    """A failed export or engine start must not stop a detector autograd can run."""
+    pytest.importorskip('onnxruntime')
+    import elf_ros.core.export as export
+
+    def broken_export(*_args, **_kwargs):
+        raise RuntimeError('exporter crashed')
+    monkeypatch.setattr(export, 'export_onnx', broken_export)     # the fault, injected
+    img = [textured(96, 128, seed=3)]
+    det = ElfDetector(small_config(**LITE))
+    assert det.runtime == 'autograd'
+    assert det.runtime_note == ('auto: onnxruntime could not be built (RuntimeError: exporter '
+                                'crashed); running autograd')
+    (ref,) = ElfDetector(small_config(runtime='autograd', **LITE)).detect(
+        img, return_saliency=True)
+    assert_same_detections(det.detect(img, return_saliency=True)[0], ref)
+    with pytest.raises(RuntimeError, match='exporter crashed'):    # asked for by name: an error
+        ElfDetector(small_config(runtime='onnxruntime', **LITE))
+
+
 def test_torchvision_backbones_keep_the_autograd_runtime():
     with pytest.raises(Exception, match='autograd'):
         ElfDetector(small_config(backbone='torchvision:mobilenet_v3_small', runtime='forward'))
