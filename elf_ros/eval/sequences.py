@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+
+from elf_ros.core import ConfigError, parse_assignments
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.ppm', '.pgm', '.bmp')
 # Freiburg RGB calibrations (TUM RGB-D site): fx fy cx cy, plumb_bob k1 k2 p1 p2 k3.
@@ -182,3 +185,25 @@ def load_sequence(path: str | Path) -> Sequence:
         return load_generic(folder)
     raise SequenceError(f'{folder}: not a sequence folder (KITTI: calib.txt + poses.txt; TUM: '
                         'groundtruth.txt; generic: images/ + poses.txt + camera.txt)')
+
+
+# Sequence benchmarks run ELF at the frames' native size and aspect ratio (KITTI is 1226x370).
+NATIVE = {'input_width': 0, 'input_height': 0, 'input_long_side': 0}
+
+
+def sequences_and_overrides(paths: list[str], elf_set: list[str]
+                            ) -> tuple[list[Sequence], dict[str, Any]]:
+    """
+    Load the sequence folders and the ELF field changes a sequence benchmark runs with.
+
+    The changes are NATIVE plus ``--elf-set`` FIELD=VALUE items (typed by the core's parser).
+    Raises ValueError with the message a command line prints.
+    """
+    try:
+        sequences = [load_sequence(p) for p in paths]
+    except (SequenceError, OSError) as err:
+        raise ValueError(str(err)) from err
+    try:
+        return sequences, {**NATIVE, **parse_assignments(elf_set)}
+    except ConfigError as err:
+        raise ValueError(f'--elf-set: {err}') from err

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 import sys
 
-from elf_ros.core import ConfigError, parse_assignments, PRESETS
+from elf_ros.core import PRESETS
 from elf_ros.eval.methods import (
     build_method,
     ELF_PREFIX,
@@ -28,7 +28,6 @@ from elf_ros.eval.motion.runner import (
     DEFAULT_REFINEMENTS,
     GAPS,
     HYBRIDS,
-    NATIVE,
     OFFLINE_DEFAULT,
     REFINEMENTS,
     Run,
@@ -40,7 +39,7 @@ from elf_ros.eval.motion.summary import (
     table_rows,
     TARGET_GAPS,
 )
-from elf_ros.eval.sequences import load_sequence, SequenceError
+from elf_ros.eval.sequences import sequences_and_overrides
 
 
 def default_methods() -> list[str]:
@@ -98,14 +97,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        sequences = [load_sequence(p) for p in args.sequence]
-    except (SequenceError, OSError) as err:
+        sequences, overrides = sequences_and_overrides(args.sequence, args.elf_set)
+    except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
-        return 2
-    try:
-        overrides = {**NATIVE, **parse_assignments(args.elf_set)}
-    except ConfigError as err:
-        print(f'error: --elf-set: {err}', file=sys.stderr)
         return 2
     weights = dict(item.split('=', 1) for item in args.weights)
     methods: list[Method] = []

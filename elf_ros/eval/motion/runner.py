@@ -45,8 +45,6 @@ REFINEMENTS = ('none', 'lk')
 DEFAULT_REFINEMENTS = ('none', 'lk')
 # The refinement the benchmark's target uses (elf_matcher's default, chosen by this benchmark).
 DEFAULT_REFINE = 'lk'
-# Native resolution for ELF: frames keep their size and aspect ratio (KITTI is 1226x370).
-NATIVE = {'input_width': 0, 'input_height': 0, 'input_long_side': 0}
 
 
 @dataclass

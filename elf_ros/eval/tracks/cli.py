@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 import sys
 
-from elf_ros.core import ConfigError, parse_assignments, TrackerConfig
+from elf_ros.core import TrackerConfig
 from elf_ros.eval.methods import MethodUnavailableError
-from elf_ros.eval.sequences import load_sequence, SequenceError
+from elf_ros.eval.sequences import sequences_and_overrides
 from elf_ros.eval.tracks.klt import KltConfig
 from elf_ros.eval.tracks.report import markdown, verdicts, write_plots
-from elf_ros.eval.tracks.runner import METHODS, NATIVE, Run, run_sequence, Settings
+from elf_ros.eval.tracks.runner import METHODS, Run, run_sequence, Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,14 +54,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        sequences = [load_sequence(p) for p in args.sequence]
-    except (SequenceError, OSError) as err:
+        sequences, overrides = sequences_and_overrides(args.sequence, args.elf_set)
+    except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
-        return 2
-    try:
-        overrides = {**NATIVE, **parse_assignments(args.elf_set)}
-    except ConfigError as err:
-        print(f'error: --elf-set: {err}', file=sys.stderr)
         return 2
     settings = Settings(args.max_cnt, args.min_dist, args.max_keypoints, args.preset,
                         args.device, args.limit,

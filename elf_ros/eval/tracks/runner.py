@@ -14,12 +14,11 @@ import numpy as np
 from elf_ros.core import CameraModel, TrackerConfig, TrackManager
 from elf_ros.eval.features import Features
 from elf_ros.eval.methods import build_method
-from elf_ros.eval.sequences import Sequence
+from elf_ros.eval.sequences import NATIVE, Sequence
 from elf_ros.eval.tracks.klt import KltConfig, KltTracker
 from elf_ros.eval.tracks.metrics import summary
 
 METHODS = ('elf', 'elf-nobridge', 'elf-nolk', 'sift', 'klt')
-NATIVE = {'input_width': 0, 'input_height': 0, 'input_long_side': 0}
 FRAME_DT = 0.1  # seconds between frames given to the trackers (only velocities use it)
 
 
