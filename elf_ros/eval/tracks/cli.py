@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='living tracks per frame, every method (VINS max_cnt)')
     parser.add_argument('--min-dist', type=float, default=TrackerConfig().min_distance,
                         help='pixels between tracked points, every method (VINS min_dist)')
+    parser.add_argument('--bridge', type=int, default=TrackerConfig().bridge,
+                        help="frames an ELF/SIFT track may go on by LK alone (the tracker's "
+                        'bridge; default %(default)s)')
     parser.add_argument('--limit', type=int, default=0, help='use only the first N frames')
     parser.add_argument('--device', default='cpu', help='ELF and matcher device')
     parser.add_argument('--threads', type=int, default=0, help='torch/OpenCV threads (0: keep)')
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = Settings(args.max_cnt, args.min_dist, args.max_keypoints, args.preset,
                         args.device, args.limit,
-                        dict(item.split('=', 1) for item in args.weights), overrides)
+                        dict(item.split('=', 1) for item in args.weights), overrides,
+                        args.bridge)
     args.out.mkdir(parents=True, exist_ok=True)
     runs: list[Run] = []
     try:

@@ -34,6 +34,7 @@ class Settings:
     limit: int = 0
     weights: dict[str, str] = field(default_factory=dict)
     elf_overrides: dict = field(default_factory=lambda: dict(NATIVE))
+    bridge: int = TrackerConfig().bridge      # LK-only frames of the 'elf' and 'sift' rows
 
 
 @dataclass
@@ -89,6 +90,7 @@ def run_sequence(seq: Sequence, methods: list[str], args: Settings) -> list[Run]
     poses = seq.poses[:count]
     camera = camera_of(seq)
     base = TrackerConfig(max_tracks=args.max_cnt, min_distance=args.min_dist,
+                         bridge=args.bridge,
                          device='cpu' if args.device == 'auto' else args.device)
     runs = []
     detectors: dict[str, tuple[list[Features], float]] = {}
