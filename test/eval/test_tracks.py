@@ -83,3 +83,17 @@ def test_cli_refuses_unknown_methods_and_missing_sequences(tmp_path, capsys):
     assert 'unknown methods' in capsys.readouterr().err
     assert main(['--sequence', str(tmp_path / 'nope'), '--methods', 'klt']) == 2
     assert 'not a folder' in capsys.readouterr().err
+
+
+def test_cli_bridge_zero_is_the_no_bridge_row(shared_data, tmp_path):
+    """--bridge sets the tracker's LK-only frames of the 'elf' row: 0 turns bridging off."""
+    import json
+
+    assert main(['--sequence', str(shared_data / 'kitti00_turn'), '--methods', 'elf,elf-nobridge',
+                 '--limit', '6', '--bridge', '0', '--threads', '1', '--no-plots',
+                 '--out', str(tmp_path)]) == 0
+    rows = {r['method']: r for r in json.loads((tmp_path / 'results.json').read_text())['rows']}
+    timing = ('detect_ms', 'track_ms')
+    same = {k: v for k, v in rows['elf'].items() if k not in (*timing, 'method')}
+    assert same == {k: v for k, v in rows['elf-nobridge'].items() if k not in (*timing, 'method')}
+    assert same['tracks_per_frame'] > 50
