@@ -22,6 +22,7 @@ from elf_ros.core.cuda_graph import CUDA_CAPTURE_LOCK, GraphCache
 from elf_ros.core.front_end import normalise_images, upsample_for_detection
 from elf_ros.core.orientation import (
     CENTROID_RADIUS,
+    Describer,
     NOT_ESTIMATED_ANGLE,
     NOT_ESTIMATED_SIZE,
     oriented_descriptors,
@@ -32,7 +33,12 @@ from elf_ros.core.postprocess import (
     sample_descriptor_maps,
 )
 from elf_ros.core.pyramid import level_factors, merge_levels
-from elf_ros.core.runtime import engine_front_end, make_front_end, resolve_runtime
+from elf_ros.core.runtime import (
+    copy_describer,
+    engine_front_end,
+    make_front_end,
+    resolve_runtime,
+)
 from elf_ros.core.saliency import elf_saliency, shift_offsets
 from elf_ros.core.stages import Clock, no_clock
 
@@ -102,6 +108,7 @@ class ElfDetector:
         # runtime_note says why 'auto' fell back to autograd ('' when it did not).
         self.runtime = resolve_runtime(c, self.device)
         self.runtime_note = ''
+        self._describer: Describer | None = None
         self.half = c.half_precision and self.device.type == 'cuda' and (
             self.runtime not in ENGINE_RUNTIMES)
         self.preprocessing = 'imagenet' if c.preprocessing == 'auto' else c.preprocessing
@@ -360,7 +367,8 @@ class ElfDetector:
         if gray is not None:          # a torch network only (DetectorConfig.validate)
             with clock('orientation'):
                 angle, oriented = oriented_descriptors(
-                    self.network, self._network_input(x, clock), gray, desc_map, xy, c.rotations)
+                    self._copy_describer(), self._network_input(x, clock), gray, desc_map, xy,
+                    c.rotations)
                 rows = torch.cat((xy, score.unsqueeze(-1), angle.unsqueeze(-1), oriented, desc),
                                  dim=-1)
         else:
@@ -373,6 +381,12 @@ class ElfDetector:
             head[:, 0, 2] = unfinished.to(torch.float32)
             packed = torch.cat((head, rows), dim=1)
         return packed, sal, unfinished
+
+    def _copy_describer(self) -> Describer:
+        """Return what describes rotated copies on this runtime (built on first use)."""
+        if self._describer is None:
+            self._describer = copy_describer(self.runtime, self.backbone, self.device)
+        return self._describer
 
     def _network_input(self, x: torch.Tensor, clock: Clock) -> torch.Tensor:
         """Float 0..255 images -> normalised, channels_last, half when asked (autograd path)."""

@@ -168,3 +168,40 @@ def export_front_end(config: DetectorConfig, path: Path, height: int, width: int
             lines.append(f'check {name}: max |onnxruntime - torch| {(a - b).abs().max():.2e} '
                          f'(values up to {b.abs().max():.2e})')
     return '\n'.join(lines)
+
+
+class _Describe(torch.nn.Module):
+    """Normalised images -> description maps (the forward-operation taps, forward only)."""
+
+    def __init__(self, taps: torch.nn.Module) -> None:
+        super().__init__()
+        self.taps = taps
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.taps.describe(x)
+
+
+def export_describe_onnx(front: FrontEnd) -> bytes:
+    """
+    ONNX bytes of ``front``'s description taps alone: normalised (B, 3, H, W) -> the maps.
+
+    What the orientation's rotated copies need (dynamic batch and size); float32, on the CPU.
+    """
+    from elf_ros.core.runtime import require  # noqa: PLC0415 - import cycle
+
+    require('onnx', 'onnx', 'export')
+    module = _Describe(front.taps).float().cpu().eval()
+    side = 64
+    example = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        count = len(module(example))
+    names = [f'descriptors{i}' for i in range(count)]
+    axes = {n: {0: 'batch', 2: f'{n}_height', 3: f'{n}_width'} for n in names}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():   # the tracer's notes on shape inference: not actionable
+        warnings.simplefilter('ignore')
+        torch.onnx.export(module, (example,), buffer, dynamo=False, input_names=['images'],
+                          output_names=names,
+                          dynamic_axes={'images': {0: 'batch', 2: 'height', 3: 'width'}, **axes},
+                          opset_version=OPSET, do_constant_folding=True)
+    return buffer.getvalue()

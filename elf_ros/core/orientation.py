@@ -16,13 +16,24 @@ Angles follow OpenCV's KeyPoint: degrees in [0, 360), measured from the +x axis 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 import torch.nn.functional as F  # noqa: N812 - conventional alias
 
 from elf_ros.core.postprocess import sample_descriptor_maps
+
+# Normalised network input (B, 3, H, W) -> its description maps, gradient-free.
+Describer = Callable[[torch.Tensor], Sequence[torch.Tensor]]
+
+
+def torch_describer(network: nn.Module) -> Describer:
+    """Describe with a torch backbone (``network(x, None)``'s maps), without autograd."""
+    def describe(x: torch.Tensor) -> Sequence[torch.Tensor]:
+        with torch.no_grad():
+            return network(x, None)[1]
+    return describe
 
 # Radius of the intensity-centroid disc in network pixels (ORB's 31x31 patch).
 CENTROID_RADIUS = 15
@@ -128,30 +139,32 @@ def map_points(xy: torch.Tensor, affine: Sequence[float]) -> torch.Tensor:
     return torch.stack((a * x + b * y + tx, c * x + d * y + ty), dim=-1)
 
 
-def copy_descriptors(network: nn.Module, x: torch.Tensor, upright_maps: Sequence[torch.Tensor],
+def copy_descriptors(describe: Describer, x: torch.Tensor, upright_maps: Sequence[torch.Tensor],
                      xy: torch.Tensor, rotations: int) -> torch.Tensor:
     """
     Descriptors of every keypoint in each of the K copies -> (B, K, N, D), L2-normalised.
 
     ``x`` (B, 3, H, W) is the normalised network input, ``upright_maps`` the description maps
     the detection pass already computed for it (copy 0 reuses them). The other copies run
-    through ``network`` gradient-free: on a GPU one batch per copy shape (at K = 8: 180; 90 and
-    270; the four diagonals); on a CPU one copy at a time (a batch of four diagonal canvases
-    took twice as long as four single passes on one thread: it no longer fits the caches).
+    through ``describe`` (:func:`torch_describer`, or the runtime's engine): on a GPU one
+    batch per copy shape (at K = 8: 180; 90 and 270; the four diagonals); on a CPU one copy at
+    a time (a batch of four diagonal canvases took twice as long as four single passes on one
+    thread: it no longer fits the caches).
     """
     b = x.shape[0]
     h, w = x.shape[-2:]
     per_copy: list[torch.Tensor | None] = [None] * rotations
     per_copy[0] = sample_descriptor_maps(upright_maps, xy, w, h)
-    groups: dict[tuple[int, int], list[tuple[int, tuple[float, ...]]]] = {}
+    groups: dict[tuple[int, int, int], list[tuple[int, tuple[float, ...]]]] = {}
     for k, phi in enumerate(copy_angles(rotations)[1:], start=1):
         size, affine = copy_geometry(h, w, phi)
         groups.setdefault((*size, k if not x.is_cuda else 0), []).append((k, affine))
     with torch.no_grad():
-        for (*size, _copy), members in groups.items():
+        for (height, width, _copy), members in groups.items():
+            size = (height, width)
             batch = torch.cat([rotated_copy(x, size, aff) for _, aff in members])
             batch = batch.contiguous(memory_format=torch.channels_last)
-            _, maps = network(batch, None)
+            maps = describe(batch)
             pts = torch.cat([map_points(xy, aff) for _, aff in members])
             desc = sample_descriptor_maps(maps, pts, size[1], size[0])
             for i, (k, _) in enumerate(members):
@@ -180,7 +193,7 @@ def blend_copies(descs: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     return F.normalize((1 - frac) * pick(k0) + frac * pick(k1), p=2, dim=-1)
 
 
-def oriented_descriptors(network: nn.Module, x: torch.Tensor, gray: torch.Tensor,
+def oriented_descriptors(describe: Describer, x: torch.Tensor, gray: torch.Tensor,
                          upright_maps: Sequence[torch.Tensor], xy: torch.Tensor,
                          rotations: int, radius: int = CENTROID_RADIUS
                          ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,5 +204,5 @@ def oriented_descriptors(network: nn.Module, x: torch.Tensor, gray: torch.Tensor
     input of the same size, ``xy`` (B, N, 2) keypoints in its pixels.
     """
     angles = centroid_angles(gray, xy, radius)
-    descs = copy_descriptors(network, x, upright_maps, xy, rotations)
+    descs = copy_descriptors(describe, x, upright_maps, xy, rotations)
     return angles, blend_copies(descs, angles)

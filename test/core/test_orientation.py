@@ -19,6 +19,7 @@ from elf_ros.core.orientation import (
     map_points,
     oriented_descriptors,
     rotated_copy,
+    torch_describer,
 )
 from elf_ros.core.postprocess import sample_descriptor_maps
 
@@ -122,7 +123,7 @@ def describe_at(det: ElfDetector, img: np.ndarray, xy: np.ndarray):
     xn = det._normalise(x)
     with torch.no_grad():
         _, maps = det.network(xn, None)
-    angles, desc = oriented_descriptors(det.network, xn, gray, maps,
+    angles, desc = oriented_descriptors(torch_describer(det.network), xn, gray, maps,
                                         torch.from_numpy(xy)[None], det.config.rotations)
     upright = sample_descriptor_maps(maps, torch.from_numpy(xy)[None], img.shape[1],
                                      img.shape[0])

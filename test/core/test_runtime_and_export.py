@@ -179,6 +179,19 @@ def test_auto_falls_back_to_autograd_when_the_engine_cannot_be_built(monkeypatch
         ElfDetector(small_config(runtime='onnxruntime', **LITE))
 
 
+def test_rotated_copies_run_on_the_engine_like_torch():
+    """The orientation's copies through the exported description taps = the torch network's."""
+    pytest.importorskip('onnxruntime')
+    img = [textured(96, 128, seed=8)]
+    rot = dict(LITE, subpixel=True, orientation='centroid', rotations=8)
+    (ref,) = ElfDetector(small_config(runtime='autograd', **rot)).detect(img)
+    (got,) = ElfDetector(small_config(runtime='onnxruntime', **rot)).detect(img)
+    np.testing.assert_allclose(got.keypoints, ref.keypoints, atol=1e-4)
+    np.testing.assert_allclose(got.angles, ref.angles, atol=1e-3)
+    np.testing.assert_allclose(got.descriptors, ref.descriptors, atol=1e-4)
+    np.testing.assert_allclose(got.upright_descriptors, ref.upright_descriptors, atol=1e-4)
+
+
 def test_torchvision_backbones_keep_the_autograd_runtime():
     with pytest.raises(Exception, match='autograd'):
         ElfDetector(small_config(backbone='torchvision:mobilenet_v3_small', runtime='forward'))
