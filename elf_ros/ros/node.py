@@ -288,7 +288,7 @@ class ElfPipeline:
                     'frames_dropped': dropped + camera.missed,
                     'frames_dropped_by_node': dropped,
                     'frames_dropped_before_node': camera.missed,
-                    'device': device, 'backbone': backbone,
+                    'device': device, 'backbone': backbone, 'runtime': detector.runtime,
                     'detector_builds': self.slot.builds}, now))
         self._diagnostics.publish(msg)
 

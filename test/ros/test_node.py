@@ -142,6 +142,7 @@ def test_diagnostics_report_rates_latency_and_device(running):
     status = _status(probe, name)
     values = {kv.key: kv.value for kv in status.values}
     assert values['device'] == 'cpu' and status.hardware_id == 'cpu'
+    assert values['runtime'] == 'autograd'        # runtime auto with a VGG backbone on a CPU
     for key in ('input_rate_hz', 'output_rate_hz', 'frames_dropped',
                 'detection_latency_p50_ms', 'detection_latency_p99_ms'):
         assert key in values
