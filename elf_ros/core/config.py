@@ -75,6 +75,11 @@ class DetectorConfig:
         '', "Layer(s) sampled for descriptors ('' = backbone default, e.g. vgg16 pool3); "
         "several, comma-separated (e.g. 'stage3,stage5'): each L2-normalised, concatenated, "
         'renormalised.')
+    descriptor_centering: bool = _f(
+        False, "Subtract each description map's per-image channel mean before sampling (each "
+        'layer centred, then L2-normalised): the component every descriptor of the image shares '
+        'no longer dominates their distances (more correct matches; docs/core.md).',
+        runtime=True)
     preprocessing: str = _f(
         'auto', "'standardize' (per-image mean/std, official ELF code), 'imagenet' (the weights' "
         "own normalisation), 'auto' (the backbone's default).", choices=PREPROCESSING)

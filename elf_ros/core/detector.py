@@ -30,6 +30,7 @@ from elf_ros.core.orientation import (
 from elf_ros.core.postprocess import (
     gaussian_kernel1d,
     keypoints_from_saliency,
+    map_means,
     sample_descriptor_maps,
 )
 from elf_ros.core.pyramid import level_factors, merge_levels
@@ -363,12 +364,13 @@ class ElfDetector:
             with clock('sub-pixel'):      # fine pixel centres -> network pixels
                 xy = (xy + 0.5) / torch.tensor(scale, device=xy.device) - 0.5
         with clock('descriptors'):
-            desc = sample_descriptor_maps(desc_map, xy, w, h)
+            centres = map_means(desc_map) if c.descriptor_centering else None
+            desc = sample_descriptor_maps(desc_map, xy, w, h, centres)
         if gray is not None:          # a torch network only (DetectorConfig.validate)
             with clock('orientation'):
                 angle, oriented = oriented_descriptors(
                     self._copy_describer(), self._network_input(x, clock), gray, desc_map, xy,
-                    c.rotations)
+                    c.rotations, centre=c.descriptor_centering)
                 rows = torch.cat((xy, score.unsqueeze(-1), angle.unsqueeze(-1), oriented, desc),
                                  dim=-1)
         else:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F  # noqa: N812 - conventional alias
 
-from elf_ros.core.postprocess import sample_descriptor_maps
+from elf_ros.core.postprocess import map_means, sample_descriptor_maps
 
 # Normalised network input (B, 3, H, W) -> its description maps, gradient-free.
 Describer = Callable[[torch.Tensor], Sequence[torch.Tensor]]
@@ -140,7 +140,7 @@ def map_points(xy: torch.Tensor, affine: Sequence[float]) -> torch.Tensor:
 
 
 def copy_descriptors(describe: Describer, x: torch.Tensor, upright_maps: Sequence[torch.Tensor],
-                     xy: torch.Tensor, rotations: int) -> torch.Tensor:
+                     xy: torch.Tensor, rotations: int, centre: bool = False) -> torch.Tensor:
     """
     Descriptors of every keypoint in each of the K copies -> (B, K, N, D), L2-normalised.
 
@@ -149,27 +149,32 @@ def copy_descriptors(describe: Describer, x: torch.Tensor, upright_maps: Sequenc
     through ``describe`` (:func:`torch_describer`, or the runtime's engine): on a GPU one
     batch per copy shape (at K = 8: 180; 90 and 270; the four diagonals); on a CPU one copy at
     a time (a batch of four diagonal canvases took twice as long as four single passes on one
-    thread: it no longer fits the caches).
+    thread: it no longer fits the caches). ``centre`` (``DetectorConfig.descriptor_centering``)
+    subtracts each layer's mean over all K copies' maps: the same set of copies, hence the same
+    centre, whichever way the image is turned.
     """
     b = x.shape[0]
     h, w = x.shape[-2:]
-    per_copy: list[torch.Tensor | None] = [None] * rotations
-    per_copy[0] = sample_descriptor_maps(upright_maps, xy, w, h)
+    # Per copy: its description maps, the keypoints in its pixels, its (height, width).
+    copies: list = [None] * rotations
+    copies[0] = (list(upright_maps), xy, (h, w))
     groups: dict[tuple[int, int, int], list[tuple[int, tuple[float, ...]]]] = {}
     for k, phi in enumerate(copy_angles(rotations)[1:], start=1):
         size, affine = copy_geometry(h, w, phi)
         groups.setdefault((*size, k if not x.is_cuda else 0), []).append((k, affine))
     with torch.no_grad():
         for (height, width, _copy), members in groups.items():
-            size = (height, width)
-            batch = torch.cat([rotated_copy(x, size, aff) for _, aff in members])
-            batch = batch.contiguous(memory_format=torch.channels_last)
-            maps = describe(batch)
-            pts = torch.cat([map_points(xy, aff) for _, aff in members])
-            desc = sample_descriptor_maps(maps, pts, size[1], size[0])
-            for i, (k, _) in enumerate(members):
-                per_copy[k] = desc[i * b:(i + 1) * b]
-    return torch.stack(per_copy, dim=1)  # type: ignore[arg-type]
+            batch = torch.cat([rotated_copy(x, (height, width), aff) for _, aff in members])
+            maps = describe(batch.contiguous(memory_format=torch.channels_last))
+            for i, (k, aff) in enumerate(members):
+                copies[k] = ([m[i * b:(i + 1) * b] for m in maps], map_points(xy, aff),
+                             (height, width))
+    centres = None
+    if centre:
+        means = [map_means(maps) for maps, _, _ in copies]
+        centres = [torch.stack(layer).mean(dim=0) for layer in zip(*means, strict=True)]
+    return torch.stack([sample_descriptor_maps(maps, pts, size[1], size[0], centres)
+                        for maps, pts, size in copies], dim=1)
 
 
 def blend_copies(descs: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
@@ -195,14 +200,15 @@ def blend_copies(descs: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
 
 def oriented_descriptors(describe: Describer, x: torch.Tensor, gray: torch.Tensor,
                          upright_maps: Sequence[torch.Tensor], xy: torch.Tensor,
-                         rotations: int, radius: int = CENTROID_RADIUS
+                         rotations: int, radius: int = CENTROID_RADIUS, centre: bool = False
                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """
     Angles (B, N) in degrees and orientation-normalised descriptors (B, N, D) of keypoints.
 
     ``gray`` (B, H, W) is the image the angles are measured on, ``x`` the normalised network
-    input of the same size, ``xy`` (B, N, 2) keypoints in its pixels.
+    input of the same size, ``xy`` (B, N, 2) keypoints in its pixels; ``centre`` as in
+    :func:`copy_descriptors`.
     """
     angles = centroid_angles(gray, xy, radius)
-    descs = copy_descriptors(describe, x, upright_maps, xy, rotations)
+    descs = copy_descriptors(describe, x, upright_maps, xy, rotations, centre)
     return angles, blend_copies(descs, angles)

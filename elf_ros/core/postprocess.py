@@ -293,18 +293,22 @@ def _sparse_topk(score: torch.Tensor, mask: torch.Tensor, order: torch.Tensor, k
     return xy, out, count
 
 
-def sample_descriptors(feat: torch.Tensor, xy: torch.Tensor, width: int, height: int
-                       ) -> torch.Tensor:
+def sample_descriptors(feat: torch.Tensor, xy: torch.Tensor, width: int, height: int,
+                       centre: torch.Tensor | None = None) -> torch.Tensor:
     """
     Bilinear descriptors at network-pixel keypoints (align_corners=True), L2-normalised.
 
     Pixel 0 maps to the first feature cell and pixel W-1 to the last, as in the official code.
+    ``centre`` (B, C), when given, is subtracted before the normalisation (bilinear weights sum
+    to one, so this equals sampling the map minus ``centre``).
     """
     gx = xy[..., 0] * (2.0 / max(width - 1, 1)) - 1
     gy = xy[..., 1] * (2.0 / max(height - 1, 1)) - 1
     grid = torch.stack((gx, gy), dim=-1).unsqueeze(1).to(feat.dtype)      # (B, 1, K, 2)
     d = F.grid_sample(feat, grid, mode='bilinear', align_corners=True)    # (B, C, 1, K)
     d = d.squeeze(2).transpose(1, 2).to(torch.float32)
+    if centre is not None:
+        d = d - centre.unsqueeze(1)
     return F.normalize(d, p=2, dim=-1)
 
 
@@ -512,12 +516,21 @@ def _pooled_float_nms(fine: torch.Tensor, thr: torch.Tensor, cell: int, nms_radi
     return xy, score, count
 
 
+def map_means(feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """Each (B, C, h, w) description map's per-image channel mean, (B, C) float32."""
+    return tuple(f.float().mean(dim=(2, 3)) for f in feats)
+
+
 def sample_descriptor_maps(feats: Sequence[torch.Tensor], xy: torch.Tensor, width: int,
-                           height: int) -> torch.Tensor:
+                           height: int, centres: Sequence[torch.Tensor] | None = None
+                           ) -> torch.Tensor:
     """
     Descriptors from several layers: each sampled and L2-normalised, concatenated, renormalised.
 
     Each layer then weighs the same in a descriptor distance, whatever its channel count or scale.
+    ``centres`` (one (B, C) per layer, e.g. :func:`map_means`) are subtracted before each
+    layer's normalisation.
     """
-    parts = [sample_descriptors(f, xy, width, height) for f in feats]
+    cs = list(centres) if centres is not None else [None] * len(feats)
+    parts = [sample_descriptors(f, xy, width, height, c) for f, c in zip(feats, cs, strict=True)]
     return parts[0] if len(parts) == 1 else F.normalize(torch.cat(parts, dim=-1), p=2, dim=-1)

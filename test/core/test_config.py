@@ -30,7 +30,8 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
                               'input_long_side', 'min_source_side', 'nms_mode',
                               'saliency_upsample', 'subpixel_window',
                               # after the network, no rebuild (issue 16)
-                              'orientation', 'rotations', 'scale_levels', 'scale_step'}
+                              'orientation', 'rotations', 'scale_levels', 'scale_step',
+                              'descriptor_centering'}
     assert FIELD_SPECS['preprocessing'].choices == ('auto', 'standardize', 'imagenet')
 
 

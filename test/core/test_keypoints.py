@@ -132,13 +132,32 @@ def test_detector_descriptors_are_sampled_at_the_refined_positions(monkeypatch):
     seen = {}
     real = pp.sample_descriptor_maps
 
-    def spy(feats, xy, width, height):
+    def spy(feats, xy, width, height, centres=None):
         seen['xy'] = xy.clone()
-        return real(feats, xy, width, height)
+        return real(feats, xy, width, height, centres)
 
     monkeypatch.setattr('elf_ros.core.detector.sample_descriptor_maps', spy)
     r = det.detect([img])[0]
     np.testing.assert_array_equal(seen['xy'][0, :len(r)].numpy(), r.keypoints)
+
+
+def test_descriptor_centering_is_a_runtime_field_that_makes_descriptors_less_alike():
+    img = textured(96, 128, 6)
+    det = ElfDetector(small_config(subpixel=True))
+    plain = det.detect([img])[0]
+    det.update(descriptor_centering=True)
+    centred = det.detect([img])[0]
+    np.testing.assert_array_equal(centred.keypoints, plain.keypoints)
+    np.testing.assert_allclose(np.linalg.norm(centred.descriptors, axis=1), 1, atol=1e-5)
+
+    def mean_cosine(d: np.ndarray) -> float:
+        c = d @ d.T
+        return float((c.sum() - np.trace(c)) / (len(d) * (len(d) - 1)))
+
+    # The shared component of the (post-ReLU) maps is gone: other points look less alike.
+    assert mean_cosine(centred.descriptors) < mean_cosine(plain.descriptors) - 0.2
+    det.update(descriptor_centering=False)
+    np.testing.assert_array_equal(det.detect([img])[0].descriptors, plain.descriptors)
 
 
 def test_detector_threshold_scale_one_is_the_paper_and_lower_keeps_more():

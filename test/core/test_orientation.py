@@ -116,7 +116,7 @@ def oriented() -> ElfDetector:
     return ElfDetector(small_config(orientation='centroid', rotations=8, max_keypoints=60))
 
 
-def describe_at(det: ElfDetector, img: np.ndarray, xy: np.ndarray):
+def describe_at(det: ElfDetector, img: np.ndarray, xy: np.ndarray, centre: bool = False):
     """Angles and oriented descriptors of given keypoints, through the detector's network."""
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
     gray = x.mean(dim=1)
@@ -124,25 +124,29 @@ def describe_at(det: ElfDetector, img: np.ndarray, xy: np.ndarray):
     with torch.no_grad():
         _, maps = det.network(xn, None)
     angles, desc = oriented_descriptors(torch_describer(det.network), xn, gray, maps,
-                                        torch.from_numpy(xy)[None], det.config.rotations)
+                                        torch.from_numpy(xy)[None], det.config.rotations,
+                                        centre=centre)
     upright = sample_descriptor_maps(maps, torch.from_numpy(xy)[None], img.shape[1],
                                      img.shape[0])
     return angles[0].numpy(), desc[0].numpy(), upright[0].numpy()
 
 
-def test_rot90_turns_angles_by_90_and_keeps_oriented_descriptors(oriented):
+@pytest.mark.parametrize('centre', [False, True])
+def test_rot90_turns_angles_by_90_and_keeps_oriented_descriptors(oriented, centre):
     """
     The same points in np.rot90 of the image (counter-clockwise).
 
     Angles drop by 90 degrees, oriented descriptors stay the same, upright descriptors change.
+    With descriptor centring too: the centre is the mean over all copies, which the turned
+    image shares.
     """
     img = textured(96, 96, seed=4)
     rng = np.random.default_rng(1)
     xy = rng.uniform(20, 75, (40, 2)).astype(np.float32)
     turned = np.ascontiguousarray(np.rot90(img))
     xy2 = np.stack([xy[:, 1], img.shape[1] - 1 - xy[:, 0]], axis=1)
-    a1, d1, u1 = describe_at(oriented, img, xy)
-    a2, d2, u2 = describe_at(oriented, turned, xy2)
+    a1, d1, u1 = describe_at(oriented, img, xy, centre)
+    a2, d2, u2 = describe_at(oriented, turned, xy2, centre)
     assert angle_gap(a1 - 90.0, a2).max() < 0.1
     cos_oriented = (d1 * d2).sum(1)
     cos_upright = (u1 * u2).sum(1)
@@ -162,6 +166,19 @@ def test_oriented_detector_fills_angles_sizes_and_both_descriptors(oriented):
     np.testing.assert_allclose(r.angles, a, atol=1e-3)
     np.testing.assert_allclose(r.descriptors, d, atol=1e-4)
     np.testing.assert_allclose(r.upright_descriptors, u, atol=1e-4)
+
+
+def test_centred_oriented_detector_matches_its_reference_and_centres_upright_too():
+    img = textured(96, 128, seed=4)
+    det = ElfDetector(small_config(orientation='centroid', rotations=4, max_keypoints=60,
+                                   descriptor_centering=True))
+    r = det.detect([img])[0]
+    _a, d, _u = describe_at(det, img, r.keypoints, centre=True)
+    np.testing.assert_allclose(r.descriptors, d, atol=1e-4)
+    upright = ElfDetector(small_config(max_keypoints=60, descriptor_centering=True))
+    u = upright.detect([img])[0]
+    np.testing.assert_array_equal(u.keypoints, r.keypoints)
+    np.testing.assert_allclose(r.upright_descriptors, u.descriptors, atol=1e-5)
 
 
 def test_orientation_is_a_runtime_field(detector, image):

@@ -171,6 +171,28 @@ def test_descriptor_sampling_equals_manual_bilinear():
         np.testing.assert_allclose(got[0, i].numpy(), ref / np.linalg.norm(ref), atol=1e-5)
 
 
+def test_centred_sampling_equals_sampling_the_map_minus_its_mean():
+    rng = np.random.default_rng(6)
+    feats = [rng.random((2, c, 9, 13)).astype(np.float32) + 0.5 for c in (6, 4)]
+    width, height = 49, 33
+    xy = np.array([[[17.0, 9.0], [30.5, 21.25], [3.2, 30.0]]] * 2, np.float32)
+    maps = [torch.from_numpy(f) for f in feats]
+    centres = pp.map_means(maps)
+    got = pp.sample_descriptor_maps(maps, torch.from_numpy(xy), width, height, centres)
+    plain = pp.sample_descriptor_maps(maps, torch.from_numpy(xy), width, height)
+    for b in range(2):
+        for i, (x, y) in enumerate(xy[b]):
+            parts = []
+            for f in feats:
+                centred = f[b] - f[b].mean(axis=(1, 2), keepdims=True)
+                ref = manual_bilinear(centred, x * 12 / 48, y * 8 / 32)
+                parts.append(ref / np.linalg.norm(ref))
+            ref = np.concatenate(parts)
+            np.testing.assert_allclose(got[b, i].numpy(), ref / np.linalg.norm(ref), atol=1e-5)
+    # Positive maps share a large common component: centring removes it.
+    assert (plain[0] @ plain[0].T).mean() > 0.9 > (got[0] @ got[0].T).mean()
+
+
 def test_all_keypoints_are_sized_by_what_nms_can_keep_not_by_pixels():
     """max_keypoints 0 ("all") must not sample and copy a descriptor for every pixel."""
     torch.manual_seed(3)
