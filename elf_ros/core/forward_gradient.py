@@ -23,6 +23,7 @@ import torch.nn.functional as F  # noqa: N812 - conventional alias
 
 from elf_ros.core.activations import PassUpperReLU6
 from elf_ros.core.efficientnet_lite import Head, MBConv, StemConv
+from elf_ros.core.saliency import seed_of
 
 Adjoint = Callable[[torch.Tensor], torch.Tensor]     # gradient at the output -> at the input
 
@@ -222,8 +223,8 @@ class ForwardGradientTaps(nn.Module):
     The taps of a sequential backbone plus the ELF input gradient, all forward operations.
 
     ``forward(x, desc_count)`` with x (B, 3, H, W) returns (G, (D, ...)): G (B, 3, H, W) is
-    d(1/2 ||F||^2)/dx with each image's F divided by its own max |F| (as elf_saliency seeds
-    autograd), D the description maps of the first ``desc_count`` images (``desc_count`` 0:
+    d(1/2 ||F||^2)/dx (below float32, F divided by the batch's max |F|, as elf_saliency seeds
+    autograd: :func:`elf_ros.core.saliency.seed_of`), D the description maps of the first ``desc_count`` images (``desc_count`` 0:
     the detection tap alone, no description maps). ``describe(x)``: the description maps alone.
     """
 
@@ -249,8 +250,7 @@ class ForwardGradientTaps(nn.Module):
                 h = self.layers[i](h)
                 if i in self.desc:
                     found[i] = h
-        peak = f.abs().amax(dim=(1, 2, 3), keepdim=True)
-        g = f / torch.where(peak > 0, peak, torch.ones_like(peak))
+        g = seed_of(f)
         for adjoint in reversed(adjoints):
             g = adjoint(g)
         return g, (tuple(found[i] for i in self.desc) if desc_count != 0 else ())

@@ -12,16 +12,16 @@ from elf_ros.core.forward_gradient import (
     UnsupportedLayerError,
 )
 from elf_ros.core.registry import BACKBONES
+from elf_ros.core.saliency import seed_of
 from elf_ros.core.weights import seeded
 
 
 def autograd_reference(net: SequentialTaps, x: torch.Tensor) -> torch.Tensor:
-    """d(1/2 ||F||^2)/dx with each image's F divided by its max |F|, via autograd."""
+    """d(1/2 ||F||^2)/dx via autograd (float32: seeded by F itself)."""
     xi = x.clone().requires_grad_(True)
     with torch.enable_grad():
         f, _d = net(xi)
-        seed = f.detach() / f.detach().abs().amax(dim=(1, 2, 3), keepdim=True)
-        (grad,) = torch.autograd.grad(f, xi, grad_outputs=seed)
+        (grad,) = torch.autograd.grad(0.5 * f.pow(2).sum(), xi)
     return grad
 
 
@@ -60,12 +60,25 @@ def test_every_tap_of_every_builtin_backbone_matches_autograd(name):
         assert_same_gradient(SequentialTaps(list(layers), i, desc), x, f'{name} {tap}')
 
 
-def test_each_image_of_a_batch_is_seeded_by_its_own_peak():
+def test_each_image_of_a_batch_gets_its_own_gradient():
     layers, names = full_layers('vgg16')
     x = torch.randn(2, 3, 36, 40, generator=torch.Generator().manual_seed(7))
-    x[1] *= 5                                   # a much larger F: per-image seeding matters
+    x[1] *= 5                                   # a much larger F than its neighbour's
     det = names.index('pool2')
-    assert_same_gradient(SequentialTaps(list(layers), det, [det]), x, 'vgg16 pool2 batch')
+    net = SequentialTaps(list(layers), det, [det])
+    assert_same_gradient(net, x, 'vgg16 pool2 batch')
+    with torch.no_grad():
+        alone, _d = ForwardGradientTaps(net.layers, net.det, net.desc)(x[:1], 1)
+        both, _d = ForwardGradientTaps(net.layers, net.det, net.desc)(x, 1)
+    torch.testing.assert_close(both[:1], alone, atol=1e-5 * alone.abs().max().item(), rtol=1e-4)
+
+
+def test_below_float32_the_seed_is_scaled_by_one_factor_for_the_whole_batch():
+    f = torch.tensor([[[[1.0, -4.0]]], [[[2.0, 0.5]]]])
+    assert seed_of(f) is f                      # float32: F itself
+    half = seed_of(f.to(torch.bfloat16)).float()
+    torch.testing.assert_close(half, f / 4.0, atol=1e-2, rtol=1e-2)   # max |F| of the batch
+    assert seed_of(torch.zeros(1, 1, 2, 2, dtype=torch.float16)).abs().max() == 0
 
 
 def test_relu6_pass_gradient_is_respected():
