@@ -224,8 +224,9 @@ class ForwardGradientTaps(nn.Module):
 
     ``forward(x, desc_count)`` with x (B, 3, H, W) returns (G, (D, ...)): G (B, 3, H, W) is
     d(1/2 ||F||^2)/dx (below float32, F divided by the batch's max |F|, as elf_saliency seeds
-    autograd: :func:`elf_ros.core.saliency.seed_of`), D the description maps of the first ``desc_count`` images (``desc_count`` 0:
-    the detection tap alone, no description maps). ``describe(x)``: the description maps alone.
+    autograd: :func:`elf_ros.core.saliency.seed_of`), D the description maps of the first
+    ``desc_count`` images (``desc_count`` 0: the detection tap alone, no description maps).
+    ``describe(x)``: the description maps alone.
     """
 
     def __init__(self, layers: nn.ModuleList, det: int, desc: list[int]) -> None:

@@ -66,7 +66,7 @@ def normalise_max(s: torch.Tensor) -> torch.Tensor:
 
 def seed_of(f: torch.Tensor) -> torch.Tensor:
     """
-    The gradient's seed for feature maps F: F itself, divided by the batch's max |F| below float32.
+    Return the gradient's seed for feature maps F: F, divided by the batch's max |F| below fp32.
 
     One factor for the whole batch (all images, all shifted copies), so every saliency map is
     unchanged by it after its own division by its maximum.
