@@ -59,8 +59,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The sharpest positions measured (median error 1.03 px, 56 % within 1 px, SIFT 0.79 / 77 %):
     # the stem alone on the 2x-upsampled image (2 shifts and the 7-tap blur in fine pixels),
     # float NMS on 2x2 block maxima (radius 7), a 5x5 quadratic sub-pixel fit; descriptors from
-    # the 1x pass. About 2.5x the CPU time of efficientnet_lite1 (230 vs 91 ms on one thread,
-    # both on ONNX Runtime: the stem's gradient on 4x the pixels); for GPUs and pose accuracy.
+    # the 1x pass. About 2x the CPU time of efficientnet_lite1 (174-180 vs 84-88 ms on one
+    # thread, both on ONNX Runtime: the stem's gradient on 4x the pixels); for GPUs and pose
+    # accuracy.
     'efficientnet_lite1_fine': dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2,
                                     noise_blur_kernel=7, threshold_scale=0.25, nms_mode='float',
                                     nms_radius=7, saliency_upsample=2.0, subpixel_window=5),
