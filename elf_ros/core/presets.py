@@ -56,15 +56,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     'efficientnet_lite1': dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2,
                                noise_blur_kernel=7, threshold_scale=0.25, nms_mode='float',
                                nms_radius=5),
-    # The sharpest positions measured (median error 1.03 px, 56 % within 1 px, SIFT 0.79 / 77 %):
-    # the stem alone on the 2x-upsampled image (2 shifts and the 7-tap blur in fine pixels),
-    # float NMS on 2x2 block maxima (radius 7), a 5x5 quadratic sub-pixel fit; descriptors from
-    # the 1x pass. About 2x the CPU time of efficientnet_lite1 (174-180 vs 84-88 ms on one
-    # thread, both on ONNX Runtime: the stem's gradient on 4x the pixels); for GPUs and pose
-    # accuracy.
+    # Better poses at 1.4x the CPU time (docs/core.md, "The fine preset at 1.5x"): the stem alone
+    # on the 1.5x-upsampled image (2 shifts and the 7-tap blur in fine pixels), float NMS radius
+    # 5 (network pixels), a 5x5 quadratic sub-pixel fit; descriptors from the 1x pass. Measured:
+    # median error of correct matches 1.13 px, 53 % within 1 px (lite1 1.51 / 42 %, SIFT 0.79 /
+    # 77 %), more correct matches on photometric pairs, and in `make motion` 6 of 9 target cells
+    # (lite1 4) with no miss outside the bootstrap noise; 113-125 vs 78-88 ms on one thread (ONNX
+    # Runtime). The sharpest median (0.99 px) needs saliency_upsample 2.0, nms_radius 7 (its
+    # settings until 2026-12-07), at 2x lite1's time and fewer inliers.
     'efficientnet_lite1_fine': dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2,
                                     noise_blur_kernel=7, threshold_scale=0.25, nms_mode='float',
-                                    nms_radius=7, saliency_upsample=2.0, subpixel_window=5),
+                                    nms_radius=5, saliency_upsample=1.5, subpixel_window=5),
     # Rotation-robust variant of the offline default (issue 16): intensity-centroid angles and
     # descriptors blended from 8 rotated copies (upright descriptors ride along, so a matcher
     # can choose per pair). For cameras that roll (hand-held, drones); ground robots keep
