@@ -180,6 +180,15 @@ class ElfDetector:
     def descriptor_dim(self) -> int:
         return self.backbone.descriptor_dim
 
+    def serves_upsample(self, factor: float) -> bool:
+        """
+        Tell whether ``saliency_upsample: factor`` runs on this detector's built front end.
+
+        autograd runs any factor as fast as it can; an exported, compiled or traced front end
+        holds one fine pass, and another factor falls back to autograd (slower: rebuild instead).
+        """
+        return self.runtime == 'autograd' or factor == self._front_upsample
+
     def update(self, **changes: object) -> None:
         """Change runtime (post-processing) fields without rebuilding the network."""
         rebuild = sorted(set(changes) - RUNTIME_FIELDS)

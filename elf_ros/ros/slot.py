@@ -49,6 +49,20 @@ def same_network(a: DetectorConfig, b: DetectorConfig) -> bool:
     return all(getattr(a, n) == getattr(b, n) for n in NETWORK_FIELDS)
 
 
+def needs_build(target: DetectorConfig, running: DetectorConfig,
+                detector: ElfDetector | None) -> bool:
+    """
+    Tell whether serving ``target`` needs a new detector instead of ``update()``.
+
+    A network field changed, or the running detector's front end (an engine's export, a
+    compiled graph) was built for another ``saliency_upsample``: updating would run the fine
+    pass on autograd, much slower than the preset promises (a runtime preset switch to
+    efficientnet_lite1_fine, say).
+    """
+    return not same_network(target, running) or (
+        detector is not None and not detector.serves_upsample(target.saliency_upsample))
+
+
 def runtime_diff(old: DetectorConfig, new: DetectorConfig) -> dict[str, Any]:
     """Runtime fields whose value differs, with the new values (what `update()` takes)."""
     return {n: getattr(new, n) for n in RUNTIME_FIELDS if getattr(old, n) != getattr(new, n)}
@@ -197,7 +211,7 @@ class DetectorSlot:
         """Apply runtime changes now, ask the builder for network changes (lock held)."""
         if self._detector is None:
             return  # not loaded yet (lifecycle): the next load builds the target
-        if same_network(self._target, self._config):
+        if not needs_build(self._target, self._config, self._detector):
             self._pending.update(runtime_diff(self._config, self._target))
             self._config = self._target
         else:
@@ -206,10 +220,11 @@ class DetectorSlot:
     def _rebuild(self) -> None:
         """Builder thread: build the target's network; swap it in, or log and revert."""
         with self._lock:
-            target, running = self._target, self._config
-            if running is None or same_network(target, running):
+            target, running, serving = self._target, self._config, self._detector
+            if running is None or not needs_build(target, running, serving):
                 return
-        changed = [n for n in NETWORK_FIELDS if getattr(target, n) != getattr(running, n)]
+        changed = ([n for n in NETWORK_FIELDS if getattr(target, n) != getattr(running, n)]
+                   or ['saliency_upsample (the front end is built for one factor)'])
         self._log.info(f'rebuilding the detector for {changed}; the current one keeps serving')
         start = time.monotonic()
         self.builds += 1
@@ -226,7 +241,7 @@ class DetectorSlot:
         with self._lock:
             if self._config is None:
                 return  # unloaded (lifecycle cleanup) while building: the model stays freed
-            if not same_network(self._target, target):
+            if needs_build(self._target, target, detector):
                 return  # changed again meanwhile: the builder runs once more
             self._detector = detector
             self._pending = runtime_diff(target, self._target)

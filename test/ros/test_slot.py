@@ -176,3 +176,24 @@ def test_switching_to_an_exported_front_end_keeps_the_detections(tmp_path):
     (want,), (got,) = torch_detector.detect([image()]), onnx_detector.detect([image()])
     assert len(got) == len(want) > 0
     np.testing.assert_allclose(got.keypoints, want.keypoints, atol=1e-3)
+
+
+def test_saliency_upsample_rebuilds_an_engine_front_end_and_updates_autograd():
+    """A runtime preset switch to the fine preset must not leave the fine pass on autograd."""
+    slot, failures = loaded(runtime='autograd')
+    slot.change({'saliency_upsample': 2.0})
+    assert slot.wait_idle(5) and slot.builds == 1        # autograd runs any factor as it is
+    detector, running = slot.take()
+    assert running.saliency_upsample == 2.0 and detector.serves_upsample(2.0)
+
+    pytest.importorskip('onnxruntime')
+    slot, failures = loaded(runtime='onnxruntime')
+    engine = slot.detector
+    assert engine.runtime == 'onnxruntime' and not engine.serves_upsample(2.0)
+    slot.change({'saliency_upsample': 2.0, 'max_keypoints': 20})
+    assert slot.wait_idle(60) and not failures.calls
+    detector, running = slot.take()
+    assert slot.builds == 2 and detector is not engine and detector.runtime == 'onnxruntime'
+    assert running.saliency_upsample == 2.0 and detector.serves_upsample(2.0)
+    (result,) = detector.detect([image()])
+    assert 0 < len(result.keypoints) <= 20
