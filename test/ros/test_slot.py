@@ -197,3 +197,21 @@ def test_saliency_upsample_rebuilds_an_engine_front_end_and_updates_autograd():
     assert running.saliency_upsample == 2.0 and detector.serves_upsample(2.0)
     (result,) = detector.detect([image()])
     assert 0 < len(result.keypoints) <= 20
+
+
+def test_saliency_upsample_on_an_exported_model_is_refused_by_a_failed_build(tmp_path):
+    """The file holds one fine pass: another factor is a failed rebuild, reported and reverted."""
+    pytest.importorskip('onnxruntime')
+    from elf_ros.export.cli import main as elf_export
+
+    model = tmp_path / 'vgg16.onnx'
+    assert elf_export([str(model), '--preset', 'random', '--width', '96', '--height', '72',
+                       '--set', 'detection_layer=pool2', '--set', 'description_layer=pool3']) == 0
+    slot, failures = loaded(detection_layer='pool2', description_layer='pool3',
+                            runtime='onnxruntime', exported_model=str(model))
+    old, running = slot.current()
+    slot.change({'saliency_upsample': 2.0})
+    assert slot.wait_idle(60)
+    assert failures.calls == [(running, 'random')] and slot.current() == (old, running)
+    detector, config = slot.take()                      # still serving, nothing pending
+    assert config.saliency_upsample == 1.0 and len(detector.detect([image()])[0]) > 0
