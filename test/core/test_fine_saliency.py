@@ -1,4 +1,4 @@
-"""Float max-pool NMS and detection on an upsampled image, against independent references."""
+"""Float NMS (threshold_nms) and detection on an upsampled image, against references."""
 import cv2
 import numpy as np
 import pytest
@@ -60,24 +60,63 @@ def reference_float_keypoints(sal: np.ndarray, radius: int, border: int, k: int,
     return np.stack([xs + dx, ys + dy], 1), fine[ys, xs] / 255
 
 
+def raster_first_reference(kept: np.ndarray, radius: int) -> np.ndarray:
+    """Loop reference: drop a point with a kept point earlier in raster order in its window."""
+    out = kept.copy()
+    ys, xs = np.nonzero(kept)
+    for y, x in zip(ys, xs, strict=True):
+        win = kept[max(y - radius, 0):y + radius + 1, max(x - radius, 0):x + radius + 1]
+        wy, wx = np.nonzero(win)
+        gy, gx = wy + max(y - radius, 0), wx + max(x - radius, 0)
+        out[y, x] = not np.any(gy * kept.shape[1] + gx < y * kept.shape[1] + x)
+    return out
+
+
 @pytest.mark.parametrize('radius', [1, 3, 6])
-def test_maxpool_nms_keeps_the_window_maxima_of_the_candidates(radius):
+def test_threshold_nms_keeps_the_window_maxima_above_the_threshold(radius):
     rng = np.random.default_rng(radius)
     score = rng.random((2, 30, 41)).astype(np.float32)
-    cand = score > 0.3
-    got = pp.maxpool_nms(torch.from_numpy(score), torch.from_numpy(cand), radius).numpy()
+    thr = torch.tensor([0.3, 0.5])
+    got = pp.threshold_nms(torch.from_numpy(score), thr, radius).numpy()
     for b in range(2):
-        live = np.where(cand[b], score[b], -1.0)
-        ref = cand[b] & (score[b] == maximum_filter(live, size=2 * radius + 1, mode='constant',
-                                                    cval=-1.0))
+        cand = score[b] > float(thr[b])
+        live = np.where(cand, score[b], -1.0)
+        ref = cand & (score[b] == maximum_filter(live, size=2 * radius + 1, mode='constant',
+                                                 cval=-1.0))
         np.testing.assert_array_equal(got[b], ref)
     # Greedy NMS keeps a superset (checked on distinct integer scores, the keys greedy NMS
     # orders exactly).
     ranks = torch.from_numpy(rng.permutation(30 * 41).reshape(1, 30, 41).astype(np.float32))
-    cand_r = ranks > 300
-    one_pass = pp.maxpool_nms(ranks, cand_r, radius)
-    greedy = pp.nms(ranks, cand_r, radius)
+    one_pass = pp.threshold_nms(ranks, torch.tensor([300.0]), radius)
+    greedy = pp.nms(ranks, ranks > 300, radius)
     assert bool(greedy[one_pass].all()) and int(greedy.sum()) >= int(one_pass.sum()) > 0
+
+
+@pytest.mark.parametrize('radius', [1, 2, 5])
+def test_threshold_nms_keeps_one_point_per_patch_of_equal_maxima(radius):
+    """
+    Equal maxima within a window keep only the first in raster order.
+
+    A saturated patch (constant) and a periodic one (the stem's checkerboard on a flat,
+    upsampled input) keep only the raster-first of equal maxima within a window, as the loop
+    reference: one point per patch (radius 1 keeps the checkerboard's top row, whose peaks
+    are 2 px apart); distinct peaks elsewhere are kept as before.
+    """
+    rng = np.random.default_rng(radius)
+    score = (rng.random((40, 60)) * 0.5).astype(np.float32)
+    score[5:15, 5:25] = 0.8                                            # flat patch
+    yy, xx = np.mgrid[20:34, 30:56]
+    score[20:34, 30:56] = np.where((yy + xx) % 2 == 0, 0.9, 0.6)       # checkerboard patch
+    s = torch.from_numpy(score)[None]
+    got = pp.threshold_nms(s, torch.tensor([0.2]), radius)[0].numpy()
+    plain = (score > 0.2) & (score == maximum_filter(score, size=2 * radius + 1,
+                                                      mode='constant', cval=-np.inf))
+    np.testing.assert_array_equal(got, raster_first_reference(plain, radius))
+    assert got[5:15, 5:25].sum() == 1 and got[5, 5]
+    assert got[20:34, 30:56].sum() == (13 if radius == 1 else 1) and got[20, 30]
+    # The dense rule alone (what a GPU runs) gives the same mask.
+    np.testing.assert_array_equal(pp._raster_first(torch.from_numpy(plain)[None], radius)[0],
+                                  got)
 
 
 @pytest.mark.parametrize('seed', [0, 1])
