@@ -81,10 +81,8 @@ def _process(args: argparse.Namespace) -> int:
         print(f'note: node-only parameters not used offline: {", ".join(ignored)}',
               file=sys.stderr)
     if args.threads:
-        import cv2
-        import torch
-        torch.set_num_threads(args.threads)
-        cv2.setNumThreads(args.threads)
+        from elf_ros.core.runtime import set_cpu_threads  # noqa: PLC0415 - torch on demand
+        set_cpu_threads(args.threads)
     options = ProcessOptions(
         topics=args.topics, outputs=tuple(dict.fromkeys(args.outputs)), batch=args.batch,
         storage=args.storage, copy_inputs=args.copy_inputs, overwrite=args.overwrite,

@@ -12,11 +12,8 @@ import json
 from pathlib import Path
 import sys
 
-import cv2
-import torch
-
 from elf_ros.bench.defaults import DEFAULT_PHOTO, DEFAULT_WEIGHTS, SHARED
-from elf_ros.core import benchmark, PRESETS, runtime_compare, RUNTIMES
+from elf_ros.core import benchmark, PRESETS, runtime_compare, RUNTIMES, set_cpu_threads
 
 # Real photos for the agreement check: the first and fourth image of each Oxford sequence.
 CHECK_IMAGES = [next((SHARED / f'data/oxford_{s}').glob(f'img{i}.*'), SHARED / 'missing')
@@ -45,8 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
+    set_cpu_threads(args.threads)
     photo = args.image or (str(DEFAULT_PHOTO) if DEFAULT_PHOTO.is_file() else None)
     frame, source = benchmark.bench_frame(args.width, args.height, photo)
     paths = args.check_images if args.check_images is not None else CHECK_IMAGES

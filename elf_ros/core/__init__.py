@@ -55,7 +55,7 @@ from elf_ros.core.refine import (
     RefineConfig,
     Refined,
 )
-from elf_ros.core.runtime import RuntimeUnavailableError
+from elf_ros.core.runtime import RuntimeUnavailableError, set_cpu_threads
 from elf_ros.core.stages import profile_stages, StageClock
 from elf_ros.core.timing import call_times, median_ms
 from elf_ros.core.tracking import (
@@ -84,7 +84,7 @@ __all__ = [
         'ElfDetector', 'ElfResult', 'NOT_ESTIMATED_ANGLE', 'NOT_ESTIMATED_SIZE', 'WeightsError',
     'detect_each', 'resolve_device',
     # runtimes and export (docs/core.md "Runtimes and the exported front end")
-    'RuntimeUnavailableError', 'UnsupportedLayerError', 'export_front_end',
+    'RuntimeUnavailableError', 'UnsupportedLayerError', 'export_front_end', 'set_cpu_threads',
     # descriptors
     'Matches', 'OPENCV_DESCRIPTORS', 'descriptor_codec', 'match_batch', 'match_descriptors',
     'match_upright_or_oriented', 'opencv_descriptors',

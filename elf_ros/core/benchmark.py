@@ -27,6 +27,7 @@ from elf_ros.core.config import ConfigError, parse_assignment
 from elf_ros.core.detector import ElfDetector
 from elf_ros.core.front_end import upsample_for_detection
 from elf_ros.core.presets import load_preset, PRESETS
+from elf_ros.core.runtime import set_cpu_threads
 from elf_ros.core.saliency import shift_image
 from elf_ros.core.stages import network_share, profile_stages
 from elf_ros.core.timing import median_ms, no_sync
@@ -171,8 +172,7 @@ def run(args: Settings,
     hold even when the milliseconds do not. Stage profiles run afterwards, per preset.
     """
     if args.threads:
-        torch.set_num_threads(args.threads)
-        cv2.setNumThreads(args.threads)
+        set_cpu_threads(args.threads)
     frame, source = bench_frame(args.width, args.height, args.image)
     frames = [frame] * args.batch
     built = [(preset, *build(preset, args, weight_files)) for preset in args.presets]

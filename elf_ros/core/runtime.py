@@ -22,6 +22,7 @@ import os
 import tempfile
 from typing import Callable, TYPE_CHECKING
 
+import cv2
 import numpy as np
 import torch
 
@@ -41,6 +42,16 @@ FrontEndFn = Callable[[torch.Tensor], tuple[torch.Tensor, tuple[torch.Tensor, ..
 class RuntimeUnavailableError(RuntimeError):
     """The runtime's engine is not installed (the message names the pip package)."""
 
+
+def set_cpu_threads(threads: int) -> None:
+    """
+    Set the CPU threads of the whole pipeline, process-wide.
+
+    Torch's (ONNX Runtime and OpenVINO sessions built afterwards read torch's count) and
+    OpenCV's (the CPU post-processing's blurs and window maxima, SIFT).
+    """
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
 
 def require(module: str, package: str, runtime: str) -> object:
     """Import an optional engine or say which pip package provides it."""

@@ -32,7 +32,6 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
-import torch
 
 from elf_ros.core import (
     call_times,
@@ -43,6 +42,7 @@ from elf_ros.core import (
     load_preset,
     parse_field,
     parse_typed,
+    set_cpu_threads,
 )
 from elf_ros.formats.images import image_from_rgb, to_detector_image
 from elf_ros.msg import DescriptorArray, KeypointArray
@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         key, value = parse_setting(item)
         (node_overrides if key in NODE_SETTINGS else overrides)[key] = value
     if node_overrides.get('cpu_threads'):  # the detector alone gets the same threads
-        torch.set_num_threads(node_overrides['cpu_threads'])
+        set_cpu_threads(node_overrides['cpu_threads'])
     if args.executor:
         os.environ['ELF_NODE_EXECUTOR'] = args.executor  # inherited by the node process
     presets = [p for p in args.presets.split(',') if p] or default_presets()

@@ -27,7 +27,14 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 import torch
 
-from elf_ros.core import ConfigError, descriptor_codec, detect_each, ElfDetector, FIELD_SPECS
+from elf_ros.core import (
+    ConfigError,
+    descriptor_codec,
+    detect_each,
+    ElfDetector,
+    FIELD_SPECS,
+    set_cpu_threads,
+)
 from elf_ros.formats.compressed import decode_compressed
 from elf_ros.formats.images import ImageConversionError, to_detector_image
 from elf_ros.formats.topics import camera_topics, CameraTopics, sibling
@@ -78,7 +85,7 @@ class ElfPipeline:
         except (ParameterException, ConfigError, ValueError, RCLError) as err:
             raise StartupError(str(err)) from err
         if self._param('cpu_threads') > 0:
-            torch.set_num_threads(self._param('cpu_threads'))
+            set_cpu_threads(self._param('cpu_threads'))
         self.slot = DetectorSlot(target, self._param('preset'), self.get_logger(),
                                  self._revert_parameters)
         for name in SWITCHES:

@@ -221,8 +221,9 @@ NODE_PARAMETERS = (
                   'Seconds a rejected frame keeps the diagnostics at WARN (and last_rejection '
                   'set).', constraints='> 0', check=lambda v: v > 0),
     NodeParameter('cpu_threads', 0,
-                  "Torch threads for detection on the CPU; 0 keeps torch's default (one per "
-                  'core). On a CPU shared with the camera driver and DDS, 1 keeps latency steady.',
+                  "CPU threads for detection (torch's, the runtime's and OpenCV's); 0 keeps "
+                  "their defaults (one per core). On a CPU shared with the camera driver and "
+                  'DDS, 1 keeps latency steady.',
                   constraints='>= 0; process-wide, applied at start-up', check=lambda v: v >= 0),
 )
 

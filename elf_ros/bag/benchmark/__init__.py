@@ -22,7 +22,7 @@ import torch
 
 from elf_ros.bag.pack import pack_folder, read_folder
 from elf_ros.bag.process import process_bag, ProcessOptions
-from elf_ros.core import call_times, ElfDetector, load_preset, WeightsError
+from elf_ros.core import call_times, ElfDetector, load_preset, set_cpu_threads, WeightsError
 
 
 def detect_all(detector: ElfDetector, frames: list, batch: int) -> None:
@@ -33,8 +33,7 @@ def detect_all(detector: ElfDetector, frames: list, batch: int) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     if args.threads:
-        torch.set_num_threads(args.threads)
-        cv2.setNumThreads(args.threads)
+        set_cpu_threads(args.threads)
     overrides = {'device': args.device} if args.device else {}
     try:
         config = load_preset(args.preset, **overrides)
