@@ -145,10 +145,40 @@ def kapur_threshold(hist: torch.Tensor) -> torch.Tensor:
     Kapur's maximum-entropy threshold per histogram row (B, 256) -> (B,) long.
 
     For each t, background is bins 0..t and foreground t+1..255; each entropy is normalised by
-    its own mass; thresholds with an empty side are invalid; the first strict maximum wins.
-    Vectorised over t with cumulative sums: H_b(t) = log P_t - C_t / P_t, where
-    C_t = sum_{i<=t} p_i log p_i, and symmetrically for the foreground.
+    its own mass; thresholds with an empty side are invalid; the first strict maximum wins:
+    H_b(t) = log P_t - C_t / P_t, where C_t = sum_{i<=t} p_i log p_i, and symmetrically for the
+    foreground. On a GPU vectorised over t (no host sync); on the CPU one pass over the 256
+    bins in Python (0.9 ms right after the network, whose run leaves torch's code cold: the
+    twenty small tensor operations of the vectorised form took 3.1 ms there; equal results).
     """
+    if hist.device.type != 'cpu':
+        return _kapur_vectorised(hist)
+    return torch.tensor([_kapur_row(row) for row in hist.tolist()], dtype=torch.long)
+
+
+def _kapur_row(counts: list[int]) -> int:
+    """:func:`kapur_threshold` of one histogram, sequentially (float64, the same formula)."""
+    total = max(sum(counts), 1)
+    p = [c / total for c in counts]
+    plogp = [q * math.log(q) if q > 0 else 0.0 for q in p]
+    c_all = sum(plogp)
+    best, arg, mass, c = -math.inf, 0, 0.0, 0.0
+    for t, (q, ql) in enumerate(zip(p, plogp, strict=True)):
+        mass += q
+        c += ql
+        fore = 1 - mass
+        if mass > _KAPUR_EPS and fore > _KAPUR_EPS:
+            total_entropy = math.log(mass) - c / mass + math.log(fore) - (c_all - c) / fore
+            if total_entropy > best:
+                best, arg = total_entropy, t
+    return arg
+
+
+_KAPUR_EPS = 1e-12
+
+
+def _kapur_vectorised(hist: torch.Tensor) -> torch.Tensor:
+    """:func:`kapur_threshold` for all t at once with cumulative sums (sync-free, any device)."""
     dtype = torch.float64 if hist.device.type in ('cpu', 'cuda') else torch.float32
     p = hist.to(dtype)
     p = p / p.sum(dim=1, keepdim=True).clamp_min(1)
@@ -157,7 +187,7 @@ def kapur_threshold(hist: torch.Tensor) -> torch.Tensor:
     c = torch.cumsum(plogp, dim=1)
     back = mass
     fore = 1 - mass
-    eps = 1e-12
+    eps = _KAPUR_EPS
     valid = (back > eps) & (fore > eps)
     hb = torch.log(back.clamp_min(eps)) - c / back.clamp_min(eps)
     hf = torch.log(fore.clamp_min(eps)) - (c[:, -1:] - c) / fore.clamp_min(eps)

@@ -50,15 +50,28 @@ def test_kapur_equals_brute_force_on_known_histograms(case):
         'random': rng.integers(0, 50, 256) * (rng.random(256) < 0.6),
     }[case]
     hist = np.round(hist).astype(np.int64)
-    got = pp.kapur_threshold(torch.from_numpy(hist)[None])
-    assert int(got[0]) == brute_force_kapur(hist.astype(np.float64))
+    for kapur in (pp.kapur_threshold, pp._kapur_vectorised):     # the CPU and GPU forms
+        got = kapur(torch.from_numpy(hist)[None])
+        assert int(got[0]) == brute_force_kapur(hist.astype(np.float64))
 
 
 def test_kapur_batched_rows_are_independent():
     rng = np.random.default_rng(4)
     hists = rng.integers(0, 100, (5, 256))
+    for kapur in (pp.kapur_threshold, pp._kapur_vectorised):
+        got = kapur(torch.from_numpy(hists))
+        assert got.tolist() == [brute_force_kapur(h.astype(np.float64)) for h in hists]
+
+
+def test_kapur_cpu_loop_equals_the_vectorised_form():
+    """Sparse, dense and near-empty histograms: the same thresholds either way."""
+    rng = np.random.default_rng(6)
+    hists = rng.integers(0, 5000, (300, 256)) * (rng.random((300, 256)) < rng.random((300, 1)))
+    hists[0] = 0
+    hists[1, 17] = 9
     got = pp.kapur_threshold(torch.from_numpy(hists))
-    assert got.tolist() == [brute_force_kapur(h.astype(np.float64)) for h in hists]
+    assert got.dtype == torch.long
+    assert torch.equal(got, pp._kapur_vectorised(torch.from_numpy(hists)))
 
 
 def test_histogram_counts_each_image_separately():
