@@ -81,7 +81,7 @@ def _process(args: argparse.Namespace) -> int:
         print(f'note: node-only parameters not used offline: {", ".join(ignored)}',
               file=sys.stderr)
     if args.threads:
-        from elf_ros.core.runtime import set_cpu_threads  # noqa: PLC0415 - torch on demand
+        from elf_ros.core import set_cpu_threads  # noqa: PLC0415 - torch on demand
         set_cpu_threads(args.threads)
     options = ProcessOptions(
         topics=args.topics, outputs=tuple(dict.fromkeys(args.outputs)), batch=args.batch,

@@ -127,6 +127,31 @@ def test_gaussian_blur_matches_opencv(ksize, sigma):
     assert np.abs(got8 - cv2.GaussianBlur(u8, (ksize, ksize), sigma)).max() <= 1
 
 
+@pytest.mark.parametrize('ksize,sigma', [(1, 0.0), (5, 5.0), (7, 4.0)])
+def test_cpu_opencv_blurs_equal_the_float_definitions(ksize, sigma):
+    """
+    The CPU's OpenCV blurs equal the float definitions.
+
+    The uint8 map blurred by OpenCV equals floor(255 s) blurred in float and rounded; the
+    scale on the taps equals blurring 255 s; OpenCV's filter equals torch's shifted slices.
+    """
+    rng = np.random.default_rng(ksize)
+    sal = cv2.GaussianBlur(rng.random((2, 45, 61)).astype(np.float32).transpose(1, 2, 0),
+                           (0, 0), 2).transpose(2, 0, 1)
+    sal = torch.from_numpy(np.ascontiguousarray(sal / sal.max()))
+    kernel = pp.gaussian_kernel1d(ksize, sigma)
+    got = pp.quantised_blur(sal, kernel)
+    assert got.dtype == torch.uint8
+    assert torch.equal(got.float(), pp.blur_uint8(torch.floor(sal * 255.0), kernel))
+    torch.testing.assert_close(pp.gaussian_blur(sal, kernel, scale=255.0),
+                               pp.gaussian_blur(sal * 255.0, kernel), rtol=1e-6, atol=1e-4)
+    if ksize > 1:         # OpenCV's filter against torch's shifted slices (the path off the CPU)
+        pad = ksize // 2
+        padded = torch.nn.functional.pad(sal[:, None], (pad,) * 4, mode='reflect')[:, 0]
+        slices = pp._shifted_sum(pp._shifted_sum(padded, kernel, -1), kernel, -2)
+        torch.testing.assert_close(pp.gaussian_blur(sal, kernel), slices, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize('exact_ties', [True, False])
 def test_sparse_and_dense_topk_equal_a_sorted_reference(exact_ties):
     """The CPU (kept points only) and GPU (whole map) top-k give the reference's rows."""

@@ -1,10 +1,11 @@
 """Runtimes of the front end and its ONNX export give the detections of the autograd reference."""
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from elf_ros.core import ConfigError, ElfDetector
-from elf_ros.core.runtime import require, RuntimeUnavailableError
+from elf_ros.core.runtime import require, RuntimeUnavailableError, set_cpu_threads
 from elf_ros.export.cli import main as elf_export
 
 from .conftest import small_config, textured
@@ -234,3 +235,14 @@ def test_benchmarks_run_an_exported_model_and_compare_runtimes(tmp_path, capsys)
     for r in rows[:3]:          # the same detections as autograd on the benchmark frame
         assert r['within_1px'] == 1.0 and r['cosine_mean'] > 0.9999 and r['exact_enough']
     assert 'exact enough' in capsys.readouterr().out
+
+
+def test_set_cpu_threads_sets_torch_and_opencv():
+    """One call sets both libraries (the node's cpu_threads, the CLIs' --threads)."""
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        set_cpu_threads(1)
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])

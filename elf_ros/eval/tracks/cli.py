@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads > 0:
-        from elf_ros.core.runtime import set_cpu_threads  # noqa: PLC0415 - torch on demand
+        from elf_ros.core import set_cpu_threads  # noqa: PLC0415 - torch on demand
         set_cpu_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(',') if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
