@@ -53,6 +53,7 @@ def set_cpu_threads(threads: int) -> None:
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
 
+
 def require(module: str, package: str, runtime: str) -> object:
     """Import an optional engine or say which pip package provides it."""
     import importlib
