@@ -62,8 +62,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # median error of correct matches 1.13 px, 53 % within 1 px (lite1 1.51 / 42 %, SIFT 0.79 /
     # 77 %), more correct matches on photometric pairs, and in `make motion` 6 of 9 target cells
     # (lite1 5) with no miss outside the bootstrap noise; 100-104 vs 71-76 ms on one thread (ONNX
-    # Runtime, quiet machine). The sharpest median (0.99 px) needs saliency_upsample 2.0, nms_radius 7 (its
-    # settings until 2026-12-07), at 2x lite1's time and fewer inliers.
+    # Runtime, quiet machine). The sharpest median (0.99 px) needs saliency_upsample 2.0,
+    # nms_radius 7 (its settings until 2026-12-07), at 2x lite1's time and fewer inliers.
     'efficientnet_lite1_fine': dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2,
                                     noise_blur_kernel=7, threshold_scale=0.25, nms_mode='float',
                                     nms_radius=5, saliency_upsample=1.5, subpixel_window=5),
