@@ -28,7 +28,9 @@ from elf_ros.core.orientation import (
     oriented_descriptors,
 )
 from elf_ros.core.postprocess import (
+    blur_images,
     gaussian_kernel1d,
+    gaussian_taps,
     keypoints_from_saliency,
     map_means,
     sample_descriptor_maps,
@@ -248,6 +250,7 @@ class ElfDetector:
         self._k_thr = gaussian_kernel1d(c.threshold_blur_kernel, c.threshold_blur_sigma,
                                         self.device)
         self._k_noise = gaussian_kernel1d(c.noise_blur_kernel, c.noise_blur_sigma, self.device)
+        self._k_input = gaussian_taps(c.input_blur_sigma, self.device)
 
     def _net_size(self, h: int, w: int) -> tuple[int, int]:
         """Network input (h, w): fixed size, else long side (never upscaled), else native."""
@@ -305,12 +308,12 @@ class ElfDetector:
         return self._prepare(batch.to(self.device, non_blocking=True), net_size)
 
     def _prepare(self, u8: torch.Tensor, net_size: tuple[int, int]) -> torch.Tensor:
-        """(B, H, W[, 3]) uint8 on the device -> (B, 3, h, w) float32 at the network size."""
+        """(B, H, W[, 3]) uint8 on the device -> (B, 3, h, w) float32, network size, input blur."""
         x = u8.unsqueeze(-1).expand(*u8.shape, 3) if u8.dim() == 3 else u8
         x = x.permute(0, 3, 1, 2).float()
         if tuple(x.shape[-2:]) != net_size:
             x = F.interpolate(x, size=net_size, mode='bilinear', align_corners=False)
-        return x
+        return blur_images(x, self._k_input) if self._k_input is not None else x
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return normalise_images(x, self.preprocessing, self._mean, self._std, *self._standard)

@@ -40,6 +40,19 @@ def gaussian_kernel1d(size: int, sigma: float, device: torch.device | str = 'cpu
     return (k / k.sum()).to(device=device, dtype=torch.float32)
 
 
+def gaussian_taps(sigma: float, device: torch.device | str = 'cpu') -> torch.Tensor | None:
+    """Return a normalised Gaussian of ``sigma`` over +-ceil(3 sigma) taps; None for sigma 0."""
+    if sigma <= 0:
+        return None
+    return gaussian_kernel1d(2 * math.ceil(3 * sigma) + 1, sigma, device)
+
+
+def blur_images(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Blur every channel of (B, C, H, W) with the separable ``kernel`` (reflect-101 border)."""
+    b, c, h, w = x.shape
+    return gaussian_blur(x.reshape(b * c, h, w), kernel).view(b, c, h, w)
+
+
 def gaussian_blur(img: torch.Tensor, kernel: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """
     Separable blur of (B, H, W) with OpenCV's default border (reflect-101), times ``scale``.

@@ -31,7 +31,9 @@ def test_every_field_has_metadata_and_runtime_fields_are_the_post_processing():
                               'saliency_upsample', 'subpixel_window',
                               # after the network, no rebuild (issue 16)
                               'orientation', 'rotations', 'scale_levels', 'scale_step',
-                              'descriptor_centering'}
+                              'descriptor_centering',
+                              # before the network, outside the built front end
+                              'input_blur_sigma'}
     assert FIELD_SPECS['preprocessing'].choices == ('auto', 'standardize', 'imagenet')
 
 

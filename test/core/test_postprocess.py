@@ -242,3 +242,18 @@ def test_all_keypoints_are_sized_by_what_nms_can_keep_not_by_pixels():
         inner = kept[:, 3:37, 3:47].sum()
         assert int(count[0]) == int(inner) <= bound == xy.shape[1]
     assert pp.max_kept_points(480, 640, 10, 10) == 42 * 57  # vs 307200 pixels
+
+
+@pytest.mark.parametrize('sigma', [0.7, 1.0, 1.4])
+def test_input_blur_equals_opencv_gaussian_per_channel(sigma):
+    """input_blur_sigma's blur: each channel as cv2.GaussianBlur with a +-ceil(3 sigma) kernel."""
+    assert pp.gaussian_taps(0.0) is None
+    kernel = pp.gaussian_taps(sigma)
+    size = 2 * math.ceil(3 * sigma) + 1
+    assert kernel.numel() == size
+    rng = np.random.default_rng(3)
+    images = (rng.random((2, 3, 37, 50)) * 255).astype(np.float32)
+    got = pp.blur_images(torch.from_numpy(images), kernel).numpy()
+    for b in range(2):
+        ref = cv2.GaussianBlur(images[b].transpose(1, 2, 0), (size, size), sigma)
+        np.testing.assert_allclose(got[b], ref.transpose(2, 0, 1), atol=1e-3)
