@@ -33,6 +33,21 @@ _LITE = dict(_PAPER, weights='imagenet', detection_layer='stem_conv',
 # (or a weights file) and are best on a GPU.
 DEFAULT_PRESET = 'efficientnet_lite1'
 
+# The offline default, tuned (docs/core.md, "Tuning the offline default"): 2 shifts (the
+# diagonal pair keeps the matches of 4 at less cost), a 7-tap noise blur (more stable maxima:
+# more correct matches in every group), threshold_scale 0.25 (the same top 500 on every
+# measured image, but NMS no longer resolves the flat background: ~45 ms less on one thread).
+# Issues 16/17 ("Localisation of the offline default"): one max-pool NMS pass on the float map
+# (radius 5 keeps the correct matches of greedy NMS at 10) instead of the greedy 8-bit rounds:
+# sharper positions and NMS ~1 ms; threshold_scale 0.25 stays a floor (the same top 500 where
+# enough maxima pass it; flat regions stay out of small or bland frames). Issue 16 ("Blurring
+# the network input"): a Gaussian of sigma 1 network pixel before the network, so the stem's
+# saliency follows structure that survives resampling, blur and JPEG: median error of correct
+# matches 1.51 -> 1.23 px, 42 -> 55 % within 1 px, 14-35 % more correct matches, 30-60 % more
+# pose inliers, no pose worse beyond the bootstrap noise.
+_LITE1 = dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2, noise_blur_kernel=7,
+              threshold_scale=0.25, nms_mode='float', nms_radius=5, input_blur_sigma=1.0)
+
 PRESETS: dict[str, dict[str, Any]] = {
     # ELF-VGG as the paper ran it (VGG-19, Kapur's threshold, per-image standardisation as in
     # the official code, whole-pixel keypoints): offline with the normalised VGG-19 file, online
@@ -44,36 +59,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     'vgg16': dict(_VGG_USERS, backbone='vgg16'),
     'alexnet': dict(_PAPER, backbone='alexnet', weights='imagenet', detection_layer='pool1',
                     description_layer='pool2'),
-    # The offline default, tuned (docs/core.md, "Tuning the offline default"): 2 shifts (the
-    # diagonal pair keeps the matches of 4 at less cost), a 7-tap noise blur (more stable maxima:
-    # more correct matches in every group), threshold_scale 0.25 (the same top 500 on every
-    # measured image, but NMS no longer resolves the flat background: ~45 ms less on one thread).
-    # Issues 16/17 (docs/core.md "Localisation of the offline default"): one max-pool NMS pass
-    # on the float map (radius 5 keeps the correct matches of greedy NMS at 10) instead of the
-    # greedy 8-bit rounds: sharper positions (within 1 px 0.37 -> 0.42) and NMS ~1 ms instead
-    # of the largest post-processing stage; threshold_scale 0.25 stays a floor (the same top
-    # 500 where enough maxima pass it; flat regions stay out of small or bland frames).
-    'efficientnet_lite1': dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2,
-                               noise_blur_kernel=7, threshold_scale=0.25, nms_mode='float',
-                               nms_radius=5),
-    # Better poses at 1.4x the CPU time (docs/core.md, "The fine preset at 1.5x"): the stem alone
-    # on the 1.5x-upsampled image (2 shifts and the 7-tap blur in fine pixels), float NMS radius
-    # 5 (network pixels), a 5x5 quadratic sub-pixel fit; descriptors from the 1x pass. Measured:
-    # median error of correct matches 1.13 px, 53 % within 1 px (lite1 1.51 / 42 %, SIFT 0.79 /
-    # 77 %), more correct matches on photometric pairs, and in `make motion` 6 of 9 target cells
-    # (lite1 5) with no miss outside the bootstrap noise; 100-104 vs 71-76 ms on one thread (ONNX
-    # Runtime, quiet machine). The sharpest median (0.99 px) needs saliency_upsample 2.0,
-    # nms_radius 7 (its settings until 2026-12-07), at 2x lite1's time and fewer inliers.
-    'efficientnet_lite1_fine': dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2,
-                                    noise_blur_kernel=7, threshold_scale=0.25, nms_mode='float',
-                                    nms_radius=5, saliency_upsample=1.5, subpixel_window=5),
+    # The offline default: _LITE1 above (docs/core.md, "Tuning the offline default",
+    # "Localisation of the offline default", "Blurring the network input").
+    'efficientnet_lite1': dict(_LITE1),
+    # Better positions at 1.4x the CPU time (docs/core.md, "The fine preset at 1.5x"): the stem
+    # alone on the 1.5x-upsampled image (2 shifts and the 7-tap blur in fine pixels), float NMS
+    # radius 5 (network pixels), a 5x5 quadratic sub-pixel fit; descriptors from the 1x pass.
+    # Its input blur is 0.7 network px, about one fine pixel as the default's is one of its
+    # own: median error of correct matches 1.13 -> 1.06 px, 53 -> 60 % within 1 px (SIFT 0.79 /
+    # 77 %), 9-24 % more correct matches, poses unchanged within the bootstrap noise (sigma 1.0:
+    # 0.99 px / 62 %, but one refined pose cell significantly worse).
+    'efficientnet_lite1_fine': dict(_LITE1, saliency_upsample=1.5, subpixel_window=5,
+                                    input_blur_sigma=0.7),
     # Rotation-robust variant of the offline default (issue 16): intensity-centroid angles and
     # descriptors blended from 8 rotated copies (upright descriptors ride along, so a matcher
     # can choose per pair). For cameras that roll (hand-held, drones); ground robots keep
     # upright lite1, which is cheaper and more distinctive when the image does not turn.
-    'efficientnet_lite1_rot': dict(_LITE, backbone='efficientnet_lite1', shift_averaging=2,
-                                   noise_blur_kernel=7, threshold_scale=0.25, nms_mode='float',
-                                   nms_radius=5, orientation='centroid', rotations=8),
+    'efficientnet_lite1_rot': dict(_LITE1, orientation='centroid', rotations=8),
     'efficientnet_lite0': dict(_LITE, backbone='efficientnet_lite0'),
     'efficientnet_lite2': dict(_LITE, backbone='efficientnet_lite2'),
     # Seeded random VGG16: a control (how much comes from the architecture alone) and for tests.
