@@ -313,7 +313,9 @@ class ElfDetector:
         x = x.permute(0, 3, 1, 2).float()
         if tuple(x.shape[-2:]) != net_size:
             x = F.interpolate(x, size=net_size, mode='bilinear', align_corners=False)
-        return blur_images(x, self._k_input) if self._k_input is not None else x
+        if self._k_input is None:
+            return x
+        return blur_images(x, self.config.input_blur_sigma, self._k_input)
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return normalise_images(x, self.preprocessing, self._mean, self._std, *self._standard)

@@ -253,7 +253,12 @@ def test_input_blur_equals_opencv_gaussian_per_channel(sigma):
     assert kernel.numel() == size
     rng = np.random.default_rng(3)
     images = (rng.random((2, 3, 37, 50)) * 255).astype(np.float32)
-    got = pp.blur_images(torch.from_numpy(images), kernel).numpy()
+    got = pp.blur_images(torch.from_numpy(images), sigma, kernel).numpy()
+    # channels-last (the detector's layout, OpenCV's path) and the slices off OpenCV agree
+    last = torch.from_numpy(images).contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(pp.blur_images(last, sigma, kernel).numpy(), got, atol=1e-3)
+    np.testing.assert_allclose(pp.blur_images(torch.from_numpy(images).double(), sigma,
+                                              kernel.double()).numpy(), got, atol=1e-3)
     for b in range(2):
         ref = cv2.GaussianBlur(images[b].transpose(1, 2, 0), (size, size), sigma)
         np.testing.assert_allclose(got[b], ref.transpose(2, 0, 1), atol=1e-3)
