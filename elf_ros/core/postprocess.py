@@ -52,7 +52,7 @@ def blur_images(x: torch.Tensor, sigma: float, kernel: torch.Tensor) -> torch.Te
     Blur every channel of (B, C, H, W) by a Gaussian of ``sigma`` (``kernel``: its taps).
 
     Reflect-101 border. On the CPU one ``cv2.GaussianBlur`` per image on its interleaved
-    (H, W, C) pixels (no per-channel copies; about 1 ms at 640x480x3 on one thread, a third of
+    (H, W, C) pixels (no per-channel copies; about 1 ms at 640x480x3 on one thread, half or less of
     ``sepFilter2D``'s time for the same values); elsewhere :func:`gaussian_blur` on the B*C maps.
     The result keeps the input's memory format on the CPU.
     """

@@ -5,6 +5,7 @@ from dataclasses import asdict
 import json
 import math
 from pathlib import Path
+import sys
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -230,3 +231,21 @@ def write_reports(evaluation: Evaluation, out_dir: Path, settings: dict[str, Any
     md_path.write_text((header + '\n\n' if header else '') + markdown(evaluation))
     json_path.write_text(json.dumps(to_json(evaluation, settings), indent=1) + '\n')
     return md_path, json_path
+
+
+def write_rows(out_dir: Path, prog: str, argv: list[str] | None, rows: list[dict[str, Any]],
+               render: Callable[[list[dict[str, Any]], str], str]) -> int:
+    """
+    Finish a row-table command: write its results and return its exit status (0).
+
+    results.md holds ``render(rows, command)`` (also printed), results.json the command and the
+    rows, both in ``out_dir``.
+    """
+    command = f'python -m {prog} ' + ' '.join(argv if argv is not None else sys.argv[1:])
+    text = render(rows, command)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / 'results.md').write_text(text)
+    (out_dir / 'results.json').write_text(json.dumps({'command': command, 'rows': rows},
+                                                     indent=1))
+    print(text)
+    return 0

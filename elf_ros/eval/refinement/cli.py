@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 import sys
 
@@ -17,6 +16,7 @@ from elf_ros.eval.refinement import (
     VARIANTS,
     VariantScores,
 )
+from elf_ros.eval.report import write_rows
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,15 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = group_order({g for g, _, _ in scores if g != 'all'}) + ['all']
     rows = [{'group': g, 'method': m.name, 'variant': v, **summarise(scores[(g, m.name, v)])}
             for g in groups for m in methods for v in variants if (g, m.name, v) in scores]
-    command = 'python -m elf_ros.eval.refinement ' + ' '.join(
-        argv if argv is not None else sys.argv[1:])
-    args.out.mkdir(parents=True, exist_ok=True)
-    text = markdown(rows, command)
-    (args.out / 'results.md').write_text(text)
-    (args.out / 'results.json').write_text(json.dumps({'command': command, 'rows': rows},
-                                                      indent=1))
-    print(text)
-    return 0
+    return write_rows(args.out, 'elf_ros.eval.refinement', argv, rows, markdown)
 
 
 if __name__ == '__main__':

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
-import json
 from pathlib import Path
 import sys
 
 from elf_ros.core import ConfigError, parse_assignments, set_cpu_threads
 from elf_ros.eval.datasets import read_image
 from elf_ros.eval.methods import build_method, MethodUnavailableError
+from elf_ros.eval.report import write_rows
 from elf_ros.eval.steadiness import markdown, SHIFTS, steadiness
 
 
@@ -54,12 +54,4 @@ def main(argv: list[str] | None = None) -> int:
         for dx, dy in SHIFTS:
             result = steadiness(detect, images, (dx, dy), (w, h))
             rows.append({'method': method.name, 'dx': dx, 'dy': dy, **asdict(result)})
-    command = 'python -m elf_ros.eval.steadiness ' + ' '.join(
-        argv if argv is not None else sys.argv[1:])
-    args.out.mkdir(parents=True, exist_ok=True)
-    text = markdown(rows, command)
-    (args.out / 'results.md').write_text(text)
-    (args.out / 'results.json').write_text(json.dumps({'command': command, 'rows': rows},
-                                                      indent=1))
-    print(text)
-    return 0
+    return write_rows(args.out, 'elf_ros.eval.steadiness', argv, rows, markdown)
