@@ -239,7 +239,7 @@ def test_offline_lite_preset_puts_keypoints_on_edges_not_flat_regions(shared_dat
     """
     The old Lite0 stem-after-ReLU6 preset scored ~0.09 here (flat regions).
 
-    The offline default scores 0.73 (0.80 without its input blur, which favours slightly
+    The offline default scores 0.74 (0.78 without its input blur, which favours slightly
     coarser structures than the image's sharpest edges).
     """
     import cv2

@@ -46,8 +46,8 @@ def test_input_blur_steadies_the_offline_preset_under_a_half_pixel_shift(shared_
     """
     Resampling (any viewpoint change) moves the unblurred stem's maxima; the blur steadies them.
 
-    Measured here: graf 68 -> 80 % found again, median offset 0.66 -> 0.54 px; boat 50 -> 83 %,
-    0.83 -> 0.39 px (docs/core.md "Blurring the network input").
+    Measured here: graf 68 -> 87 % found again, median offset 0.69 -> 0.47 px; boat 56 -> 84 %,
+    0.70 -> 0.28 px (docs/core.md "Blurring the network input").
     """
     gray = cv2.imread(str(shared_data / sequence / name), cv2.IMREAD_GRAYSCALE)
     base, moved = half_pixel_pair(gray)
