@@ -71,7 +71,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # own: median error of correct matches 1.13 -> 1.06 px, 53 -> 60 % within 1 px (SIFT 0.79 /
     # 77 %), 9-24 % more correct matches, poses unchanged within the bootstrap noise (sigma 1.0:
     # 0.99 px / 62 %, but one refined pose cell significantly worse).
-    # (Its noise blur stays sigma 4 in fine pixels: the default's 1.5 was not measured here.)
+    # Its noise blur stays sigma 4 in fine pixels (1.5 gave 0.99 px / 62 % but fewer correct
+    # matches; its poses were not measured).
     'efficientnet_lite1_fine': dict(_LITE1, saliency_upsample=1.5, subpixel_window=5,
                                     input_blur_sigma=0.7, noise_blur_sigma=4.0),
     # Rotation-robust variant of the offline default (issue 16): intensity-centroid angles and
